@@ -1,0 +1,3 @@
+"""torchgrade's grading engine: assignments, the sandbox, the trusted test session."""
+
+__version__ = "0.1.0"

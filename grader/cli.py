@@ -1,0 +1,234 @@
+"""The `grader` command: check, grade, validate, release, and the service's entry points.
+
+Each subcommand parses its arguments and calls one module's function; the engine
+never imports web/ or workers/ (`grader worker` and `grader submit` hand over to
+them by process or HTTP).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from grader.assignment import (
+    MANIFEST,
+    Assignment,
+    assignments_root,
+    discover,
+    find,
+    load_assignment,
+)
+from grader.errors import GraderError
+from grader.results import GradeResult, TestResult
+
+GREEN, RED, YELLOW, DIM, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
+
+
+def _color(text: str, code: str) -> str:
+    return f"{code}{text}{RESET}" if sys.stdout.isatty() and not os.environ.get("NO_COLOR") else text
+
+
+def _resolve_assignment(name: str | None, submission: Path | None = None) -> Assignment:
+    """A slug of the course, a folder (a released assignment), or found beside the file."""
+    if name and Path(name).is_dir():
+        return load_assignment(Path(name))
+    if name:
+        return find(name)
+    here = (submission or Path.cwd()).resolve()
+    for folder in [here.parent, *here.parents] if here.is_file() else [here, *here.parents]:
+        if (folder / MANIFEST).is_file():
+            return load_assignment(folder)
+    raise GraderError("which assignment? pass --assignment SLUG (or the released assignment's "
+                      f"folder), or run from inside it; known here: {', '.join(discover()) or 'none'}")
+
+
+def _progress(result: TestResult, done: int, total: int, out=None) -> None:
+    mark = _color("PASS", GREEN) if result.passed else _color(
+        "SKIP" if result.skipped else "FAIL", YELLOW if result.skipped else RED)
+    out = out or sys.__stdout__  # pytest's own output is redirected while tests run
+    print(f"[{done}/{total}] {mark} {result.points:g}/{result.max_points:g}  {result.name}", file=out)
+    if result.message:
+        for line in result.message.splitlines()[:8]:
+            print(f"        {line}", file=out)
+    out.flush()
+
+
+def _print_result(result: GradeResult, *, show_tests: bool) -> None:
+    for message in result.messages:
+        print(_color("note: ", YELLOW) + message)
+    if show_tests:
+        for i, t in enumerate(result.tests, 1):
+            _progress(t, i, len(result.tests), sys.stdout)
+    score = f"{result.score:g}/{result.max_score:g}"
+    print(f"{result.assignment}: {_color(score, GREEN if result.score == result.max_score else RED)}"
+          f"  ({result.status}, {result.duration_s:.2f} s, seed {result.seed})")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run the public tests on your work, locally, with whatever sandbox this machine has."""
+    from grader.engine import LOCAL, grade
+
+    assignment = _resolve_assignment(args.assignment, args.file)
+    print(f"Checking {args.file} against {assignment.title} (public tests)")
+    result = grade(args.file, assignment, mode=LOCAL, suites=("public",), on_result=_progress)
+    _print_result(result, show_tests=False)
+    return 0 if result.score == result.max_score else 1
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    """Grade a submission with every test, as the service would."""
+    from grader.engine import LOCAL, SERVICE, grade, write_gradescope
+
+    assignment = _resolve_assignment(args.assignment, args.file)
+    result = grade(args.file, assignment, mode=LOCAL if args.local else SERVICE, seed=args.seed)
+    if args.gradescope:
+        write_gradescope(result, args.gradescope)
+    if args.json:
+        print(result.to_json(indent=2))
+    else:
+        _print_result(result, show_tests=True)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Prove assignments sound: reference full, starter zero, thresholds, examples."""
+    from grader.engine import LOCAL, SERVICE
+    from grader.validate import validate
+
+    if args.all:
+        assignments = list(discover(args.root).values())
+    elif args.slugs:
+        assignments = [_resolve_assignment(s) for s in args.slugs]
+    else:
+        raise GraderError("name the assignments to validate, or pass --all")
+    failed = []
+    for assignment in assignments:
+        print(f"== {assignment.slug}: {assignment.title}")
+        report = validate(assignment, mode=LOCAL if args.local else SERVICE, on_check=lambda c: print(
+            f"  {_color('ok  ', GREEN) if c.ok else _color('FAIL', RED)} {c.name}"
+            + ("" if c.ok else f"\n       {c.detail}")))
+        for note in report.skipped:
+            print(f"  {_color('NOT RUN', YELLOW)} {note}")
+        if not report.ok:
+            failed.append(assignment.slug)
+    print(f"{len(assignments) - len(failed)} of {len(assignments)} assignments sound"
+          + (f"; failing: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    """Write the student-facing files of an assignment."""
+    from grader.release import release
+
+    for path in release(_resolve_assignment(args.slug), args.outdir):
+        print(path)
+    return 0
+
+
+def cmd_notebook(args: argparse.Namespace) -> int:
+    """Rebuild an assignment's starter.ipynb from its percent-format starter.py."""
+    from grader.notebooks import write_notebook
+
+    assignment = _resolve_assignment(args.slug)
+    write_notebook(assignment.starter_module, assignment.starter_notebook)
+    print(assignment.starter_notebook)
+    return 0
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    """Show which sandbox layers this machine offers."""
+    from grader.sandbox.layers import probe
+
+    layers = probe()
+    for name, ok in layers.as_dict().items():
+        print(f"{name:12} {'yes' if ok else 'NO'}")
+    missing = layers.missing()
+    print("service grading: " + ("allowed" if not missing else f"refused (missing {missing})"))
+    return 0 if not missing else 1
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Start a grading worker for a queue (hands over to the workers package)."""
+    argv = [sys.executable, "-m", "workers", "worker", "--queue", args.queue, *args.rest]
+    os.execv(sys.executable, argv)
+    return 1  # not reached
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Submit a file to the grading service with your API token."""
+    from grader.submit import main as submit
+
+    token = args.token or os.environ.get("TORCHGRADE_TOKEN", "")
+    return submit(file=args.file, assignment=args.assignment, url=args.url, token=token)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="grader", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check", help=cmd_check.__doc__)
+    p.add_argument("file", type=Path)
+    p.add_argument("--assignment", "-a", help="slug, or the released assignment's folder")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("grade", help=cmd_grade.__doc__)
+    p.add_argument("file", type=Path)
+    p.add_argument("--assignment", "-a", required=True)
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    p.add_argument("--gradescope", type=Path, metavar="RESULTS_JSON",
+                   help="also write Gradescope's results.json here")
+    p.add_argument("--seed", type=int, help="reuse a recorded seed (a reproducible regrade)")
+    p.add_argument("--local", action="store_true", help="degrade when sandbox layers are missing")
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("validate", help=cmd_validate.__doc__)
+    p.add_argument("slugs", nargs="*")
+    p.add_argument("--all", action="store_true")
+    p.add_argument("--root", type=Path, default=None, help="assignments folder")
+    p.add_argument("--local", action="store_true", help="degrade when sandbox layers are missing")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("release", help=cmd_release.__doc__)
+    p.add_argument("slug")
+    p.add_argument("outdir", type=Path)
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("notebook", help=cmd_notebook.__doc__)
+    p.add_argument("slug")
+    p.set_defaults(func=cmd_notebook)
+
+    p = sub.add_parser("layers", help=cmd_layers.__doc__)
+    p.set_defaults(func=cmd_layers)
+
+    p = sub.add_parser("worker", help=cmd_worker.__doc__)
+    p.add_argument("--queue", "-Q", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="passed on to the worker")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("submit", help=cmd_submit.__doc__)
+    p.add_argument("file", type=Path)
+    p.add_argument("--assignment", "-a", required=True)
+    p.add_argument("--url", default=os.environ.get("TORCHGRADE_URL", "http://127.0.0.1:5000"))
+    p.add_argument("--token", help="API token (or set TORCHGRADE_TOKEN)")
+    p.set_defaults(func=cmd_submit)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `grader` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except GraderError as exc:
+        print(_color("error: ", RED) + str(exc), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["assignments_root", "build_parser", "main"]

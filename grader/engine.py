@@ -1,0 +1,122 @@
+"""Grade one submission: check it, start its sandbox, run the trusted tests, score it.
+
+Steps, each small: read and check the bytes (format, size, encoding), check the source
+for forbidden APIs, start the sandbox (in the background, while pytest collects),
+run the public and hidden tests through the proxy, collect the log and the executed
+notebook. A student's mistake is always a result; only a broken assignment or a
+missing required sandbox layer raises.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from grader.assignment import Assignment
+from grader.errors import InvalidSubmission
+from grader.proxy import Connection
+from grader.results import GRADED, REJECTED, GradeResult, TestResult
+from grader.sandbox.layers import Layers, probe
+from grader.session import SessionOptions, run_tests
+from grader.static_checks import find_violations
+from grader.submission import MODULE, load_submission, syntax_error
+
+SERVICE, LOCAL = "service", "local"
+# pytest keeps process-wide state (sys.modules, its plugin manager): one run at a time
+# per process, whatever thread (an embedded worker, a web request) asks.
+_SESSION_LOCK = threading.Lock()
+
+
+def new_seed() -> int:
+    """A fresh secret seed for one submission's generated inputs."""
+    return secrets.randbits(62)
+
+
+def _layers(mode: str) -> Layers:
+    layers = probe()
+    if mode == SERVICE:
+        layers.require()
+    return layers
+
+
+def _rejected(assignment: Assignment, seed: int, layers: Layers, messages: list[str],
+              started: float) -> GradeResult:
+    return GradeResult(assignment=assignment.slug, status=REJECTED, score=0.0,
+                       max_score=assignment.points, seed=seed, messages=messages,
+                       sandbox=layers.as_dict(), suite_version=assignment.suite_version(),
+                       duration_s=time.perf_counter() - started)
+
+
+def _checked_notebook(text: str | None) -> str | None:
+    """The executed notebook as valid nbformat JSON, or None (it came from the sandbox)."""
+    if not text:
+        return None
+    import nbformat
+
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        nbformat.validate(nb)
+    except Exception:
+        return None
+    return nbformat.writes(nb)
+
+
+def _connection(assignment: Assignment, path: Path, kind: str, layers: Layers) -> Connection:
+    return Connection(path, kind, assignment.limits, layers,
+                      forbidden_modules=assignment.forbidden.modules,
+                      gpu=assignment.device == "gpu")
+
+
+def grade(submission: Path, assignment: Assignment, *, mode: str = SERVICE,
+          seed: int | None = None, suites: tuple[str, ...] = ("public", "hidden"),
+          on_result: Callable[[TestResult, int, int], None] | None = None,
+          timing_margin: bool = False, recorder: list | None = None) -> GradeResult:
+    """Grade a submission file against an assignment; never raises for the student's errors."""
+    started = time.perf_counter()
+    seed = new_seed() if seed is None else seed
+    layers = _layers(mode)
+    warnings = layers.warnings() if mode == LOCAL else []
+    try:
+        sub = load_submission(Path(submission))
+    except InvalidSubmission as exc:
+        return _rejected(assignment, seed, layers, warnings + [str(exc)], started)
+    violations = find_violations(sub.source, assignment.forbidden)
+    if violations:
+        return _rejected(assignment, seed, layers,
+                         warnings + [v.message() for v in violations], started)
+    conn = _connection(assignment, Path(submission), sub.kind, layers)
+    conn.recorder = recorder
+    if sub.kind == MODULE and (error := syntax_error(sub.source)):
+        conn.load_error = f"your submission could not be loaded: {error}"
+        conn.messages.append(conn.load_error)
+    else:
+        conn.prestart()
+    reference = None
+    if assignment.timing and "hidden" in suites:
+        reference = _connection(assignment, assignment.solution, MODULE, layers)
+        reference.prestart()
+    try:
+        with _SESSION_LOCK:
+            tests = run_tests(assignment, conn, SessionOptions(
+                seed=seed, suites=suites, on_result=on_result, timing_margin=timing_margin,
+                reference=reference))
+    finally:
+        conn.close()
+        if reference is not None:
+            reference.close()
+    score = sum(t.points for t in tests)
+    return GradeResult(
+        assignment=assignment.slug, status=GRADED, score=score,
+        max_score=sum(t.max_points for t in tests) or assignment.points, tests=tests,
+        seed=seed, messages=warnings + conn.messages, sandbox=layers.as_dict(), log=conn.log(),
+        executed_notebook=_checked_notebook(conn.notebook),
+        suite_version=assignment.suite_version(), duration_s=time.perf_counter() - started)
+
+
+def write_gradescope(result: GradeResult, path: Path) -> None:
+    """Write Gradescope's results.json for a result."""
+    Path(path).write_text(json.dumps(result.to_gradescope(), indent=2))

@@ -1,0 +1,55 @@
+"""Inside the notebook's kernel: answers requests from the notebook's own namespace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grader.guest.dispatch import Dispatcher, install_import_blocker
+from grader.guest.wire import PREFIX
+
+_dispatcher: Dispatcher | None = None
+
+
+class _UserNamespace:
+    """Attribute access onto the kernel's user namespace (what the cells defined)."""
+
+    def __init__(self, ns: dict[str, Any]) -> None:
+        self._ns = ns
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._ns[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class _NotebookDispatcher(Dispatcher):
+    def names(self) -> list[str]:
+        return [n for n, v in self.root._ns.items()
+                if not n.startswith("_") and n not in ("In", "Out", "exit", "quit", "get_ipython")]
+
+
+def setup(forbidden_modules: dict[str, str], max_blob_bytes: int) -> None:
+    """Install the import blocker and a dispatcher over the user namespace."""
+    global _dispatcher
+    install_import_blocker(forbidden_modules)
+    ns = get_ipython().user_ns  # noqa: F821 - provided by IPython in the kernel
+    _dispatcher = _NotebookDispatcher(_UserNamespace(ns), max_blob_bytes)
+
+
+def names(resp_path: str) -> None:
+    """Write the notebook's public names, one per line."""
+    with open(resp_path, "w") as f:
+        f.write("\n".join(sorted(_dispatcher.names())))
+
+
+def serve(req_path: str, resp_path: str) -> None:
+    """Answer the request in req_path into resp_path."""
+    with open(req_path, "rb") as f:
+        data = f.read()
+    header_len, _ = PREFIX.unpack(data[:PREFIX.size])
+    header = data[PREFIX.size:PREFIX.size + header_len]
+    blob = data[PREFIX.size + header_len:]
+    answer = _dispatcher.answer((header, blob), "/tmp/ipykernel_")
+    with open(resp_path, "wb") as f:
+        f.write(answer)

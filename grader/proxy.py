@@ -1,0 +1,282 @@
+"""The trusted side's view of the student's code: `student.forward(x, w1, w2)`.
+
+Each call crosses the pipe into the sandbox and only plain data comes back. Objects
+that are not plain data (a model, a generator) stay in the sandbox and come back as
+`RemoteObject` handles whose methods can be called in turn. A `Connection` owns the
+sandbox: it starts it, restarts it after a timeout or crash (so later tests still
+earn their points), and enforces each test's deadline.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.errors import GradingTimeout, StudentCodeError
+from grader.guest.wire import Ref, WireError
+from grader.sandbox.layers import Layers
+from grader.sandbox.limits import Limits
+from grader.sandbox.process import CallTiming, Sandbox
+
+MAX_RESTARTS = 4
+
+
+@dataclass
+class Connection:
+    """A lazily (re)started sandbox holding one submission (or the reference)."""
+
+    submission: Path
+    kind: str
+    limits: Limits
+    layers: Layers
+    forbidden_modules: dict[str, str] = field(default_factory=dict)
+    gpu: bool = False
+    load_error: str | None = None
+    sandbox: Sandbox | None = None
+    generation: int = 0
+    restarts: int = 0
+    deadline: float | None = None
+    logs: list[str] = field(default_factory=list)
+    notebook: str | None = None
+    messages: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    timings: list[CallTiming] = field(default_factory=list)
+    # When a list, every request is appended to it (the benchmark replays them bare).
+    recorder: list[dict[str, Any]] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        # The whole grading's budget, across tests and restarts.
+        self.expires = time.monotonic() + self.limits.total_timeout_s
+
+    def prestart(self) -> None:
+        """Start the sandbox now without waiting for it to load (overlaps test collection)."""
+        with self._lock:
+            if self.sandbox is None and self.load_error is None:
+                self.sandbox = self._new_sandbox()
+                self.sandbox.spawn()
+
+    def _new_sandbox(self) -> Sandbox:
+        self.generation += 1
+        return Sandbox(self.submission, self.kind, limits=self.limits, layers=self.layers,
+                       forbidden_modules=self.forbidden_modules, gpu=self.gpu)
+
+    def _ensure(self) -> Sandbox | None:
+        with self._lock:
+            if self.load_error is not None:
+                return None
+            if self.sandbox is not None and not self.sandbox.ready:
+                return self._load(self.sandbox, spawned=True)
+            if self.sandbox is not None and self.sandbox.alive:
+                return self.sandbox
+            if self.sandbox is not None:
+                self._retire()
+                self.restarts += 1
+                if self.restarts > MAX_RESTARTS:
+                    self.load_error = ("your code had to be restarted too often (after timeouts "
+                                       "or crashes); the remaining tests were not run")
+                    return None
+            self.sandbox = self._new_sandbox()
+            return self._load(self.sandbox, spawned=False)
+
+    def _load(self, sandbox: Sandbox, *, spawned: bool) -> Sandbox | None:
+        try:
+            if not spawned:
+                sandbox.spawn()
+            report = sandbox.wait_ready()
+        except StudentCodeError as exc:
+            self.load_error = f"your submission could not be loaded: {exc}"
+            self.messages.append(self.load_error)
+            return None
+        self._take_report(report)
+        return sandbox if self.load_error is None else None
+
+    def _take_report(self, report: dict[str, Any]) -> None:
+        notebook = report.get("notebook")
+        if isinstance(notebook, bytes) and self.notebook is None:
+            self.notebook = notebook.decode("utf-8", "replace")
+        for err in report.get("cell_errors", [])[:20]:
+            note = f"{str(err)[:300]} (the cells after it still ran)"
+            if note not in self.messages:
+                self.messages.append(note)
+        names = report.get("names")
+        if isinstance(names, list):
+            self.names = [str(n) for n in names][:500]
+        if report.get("ready") is not True:
+            error = report.get("error") if isinstance(report.get("error"), dict) else {}
+            kind, msg = str(error.get("type", "")), str(error.get("message", ""))[:1000]
+            self.load_error = (f"your submission could not be loaded: "
+                               f"{kind + ': ' if kind and kind != 'SystemExit' else ''}{msg}")
+            tb = str(error.get("traceback", ""))[:2000]
+            self.messages.append(self.load_error + (f"\n{tb}" if tb else ""))
+
+    def _retire(self) -> None:
+        sandbox, self.sandbox = self.sandbox, None
+        sandbox.close()
+        log = sandbox.capture.text()
+        if log:
+            self.logs.append(log)
+
+    def close(self) -> None:
+        """Stop the sandbox for good."""
+        with self._lock:
+            if self.sandbox is not None:
+                self._retire()
+
+    def log(self) -> str:
+        """Everything the student's code printed, across restarts."""
+        return "\n".join(self.logs)
+
+    def request(self, message: dict[str, Any], what: str) -> Any:
+        """Send one request within the current test's deadline; return its value."""
+        sandbox = self._ensure()
+        if sandbox is None:
+            raise StudentCodeError(self.load_error or "your code is not running", kind="load")
+        left_total = self.expires - time.monotonic()
+        timeout = min(self.limits.call_timeout_s, left_total)
+        total_message = (f"grading ran past its total time limit "
+                         f"({self.limits.total_timeout_s:g} s) while {what}")
+        if timeout <= 0:
+            raise GradingTimeout(total_message)
+        if self.deadline is not None:
+            timeout = min(timeout, self.deadline - time.monotonic())
+            if timeout <= 0:
+                raise GradingTimeout(f"this test's time ran out before {what}")
+        generation = self.generation
+        if self.recorder is not None:
+            self.recorder.append(message)
+        try:
+            response, timing = sandbox.request(
+                message, timeout, what, from_ref=lambda ref: RemoteObject(self, ref, generation))
+        except GradingTimeout:
+            if timeout >= left_total:
+                raise GradingTimeout(total_message) from None
+            raise
+        self.timings.append(timing)
+        if response.get("ok") is True:
+            return response.get("value")
+        error = response.get("error") if isinstance(response.get("error"), dict) else {}
+        exc_type = str(error.get("type", "Exception"))[:100]
+        message_text = str(error.get("message", ""))[:1500]
+        tb = str(error.get("traceback", ""))[-1500:]
+        if exc_type == "LookupError":
+            raise StudentCodeError(message_text, kind="missing", exc_type=exc_type)
+        detail = f"{exc_type}: {message_text}" if message_text else exc_type
+        raise StudentCodeError(f"your code raised {detail}" + (f"\n{tb}" if tb else ""),
+                               exc_type=exc_type)
+
+    def _encode_arg(self, value: Any) -> Ref:
+        if isinstance(value, RemoteObject) and value._generation == self.generation:
+            return value._ref
+        if isinstance(value, RemoteObject):
+            raise StudentCodeError("an object from before your code was restarted is gone",
+                                   kind="dead")
+        raise WireError(f"cannot send a {type(value).__name__} to student code")
+
+    def call(self, target: Ref | None, path: list[str], args: tuple, kwargs: dict) -> Any:
+        """Call a function or method in the sandbox."""
+        what = f"calling {'.'.join(path) or (target.type_name if target else 'object')}"
+        message = {"op": "call", "target": target, "path": path, "args": tuple(args),
+                   "kwargs": dict(kwargs)}
+        return self.request(_with_refs(message, self._encode_arg), what)
+
+    def call_stored(self, function: str, stored: RemoteObject) -> Any:
+        """Call a function with (args, kwargs) stored earlier by `put` (for timing)."""
+        message = {"op": "call", "target": None, "path": [function],
+                   "stored": self._encode_arg(stored)}
+        return self.request(message, f"calling {function}")
+
+    def get(self, target: Ref | None, path: list[str]) -> Any:
+        """Read an attribute's value from the sandbox."""
+        return self.request({"op": "get", "target": target, "path": path},
+                            f"reading {'.'.join(path)}")
+
+
+def _with_refs(message: dict[str, Any], encode_arg) -> dict[str, Any]:
+    """Replace RemoteObject handles in the arguments with their Refs."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, RemoteObject):
+            return encode_arg(value)
+        if type(value) in (list, tuple):
+            return type(value)(walk(v) for v in value)
+        if type(value) is dict:
+            return {k: walk(v) for k, v in value.items()}
+        return value
+
+    return {k: walk(v) for k, v in message.items()}
+
+
+class RemotePath:
+    """A not-yet-resolved name in the student's code: call it, or `.get()` its value."""
+
+    def __init__(self, conn: Connection, target: Ref | None, path: list[str]) -> None:
+        self._conn, self._target, self._path = conn, target, path
+
+    def __getattr__(self, name: str) -> RemotePath:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return RemotePath(self._conn, self._target, self._path + [name])
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._conn.call(self._target, self._path, args, kwargs)
+
+    def get(self) -> Any:
+        """The attribute's value (plain data, or a RemoteObject)."""
+        return self._conn.get(self._target, self._path)
+
+    def __repr__(self) -> str:
+        return f"<student code {'.'.join(self._path)}>"
+
+
+class RemoteObject:
+    """A handle on an object living in the sandbox (a model, a custom Function...)."""
+
+    def __init__(self, conn: Connection, ref: Ref, generation: int) -> None:
+        self._conn, self._ref, self._generation = conn, ref, generation
+
+    @property
+    def type_name(self) -> str:
+        """The class name the sandbox reported (untrusted; for messages only)."""
+        return self._ref.type_name
+
+    def __getattr__(self, name: str) -> RemotePath:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return RemotePath(self._conn, self._ref, [name])
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._conn.call(self._ref, [], args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<student {self._ref.type_name} object>"
+
+    # Comparisons never reach student code: a handle equals only itself.
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    __hash__ = object.__hash__
+
+
+class StudentProxy:
+    """What tests receive as the `student` fixture."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> RemotePath:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return RemotePath(self._conn, None, [name])
+
+    def defines(self, name: str) -> bool:
+        """Whether the submission defines this top-level name."""
+        self._conn._ensure()
+        return name in self._conn.names
+
+    def put(self, value: Any) -> RemoteObject:
+        """Store a value in the sandbox and get a handle (to time calls without transfer)."""
+        return self._conn.request({"op": "put", "value": value}, "storing an input")

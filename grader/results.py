@@ -1,0 +1,117 @@
+"""Typed results of a grading run: a failure is also a result, never an exception."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Gradescope's visibility words; we use the same ones so the export is a straight copy.
+VISIBLE = "visible"
+HIDDEN = "hidden"
+AFTER_DUE_DATE = "after_due_date"
+VISIBILITIES = (VISIBLE, HIDDEN, AFTER_DUE_DATE)
+
+# What became of a whole submission. Student mistakes are GRADED with a low score;
+# REJECTED means the input never ran (bad notebook, forbidden API, too large).
+GRADED = "graded"
+REJECTED = "rejected"
+
+
+@dataclass
+class TestResult:
+    """One test's outcome: points earned out of points possible, and why."""
+
+    name: str
+    points: float
+    max_points: float
+    passed: bool
+    visibility: str = VISIBLE
+    message: str = ""
+    suite: str = "public"
+    duration_s: float = 0.0
+    # A timing test records the measured ratio and its limit so feedback can show both.
+    timing: dict[str, Any] | None = None
+    # Not run here (a GPU test on a machine without a GPU): scored zero, said plainly.
+    skipped: bool = False
+
+    def visible_to_student(self, *, past_due: bool) -> bool:
+        """Whether a student may see this test's score and message now."""
+        if self.visibility == VISIBLE:
+            return True
+        return self.visibility == AFTER_DUE_DATE and past_due
+
+
+@dataclass
+class GradeResult:
+    """The whole outcome of grading one submission against one assignment."""
+
+    assignment: str
+    status: str
+    score: float
+    max_score: float
+    tests: list[TestResult] = field(default_factory=list)
+    seed: int = 0
+    # Messages for the student that concern the whole submission (load errors, warnings).
+    messages: list[str] = field(default_factory=list)
+    # Which sandbox layers were in force, e.g. {"namespaces": True, "cgroups": True}.
+    sandbox: dict[str, bool] = field(default_factory=dict)
+    # What the student's code printed, capped; for instructors.
+    log: str = ""
+    # The executed notebook (nbformat JSON text) when the submission was a notebook.
+    executed_notebook: str | None = None
+    # A fingerprint of the test suite the score was computed with (for regrade history).
+    suite_version: str = ""
+    duration_s: float = 0.0
+
+    @property
+    def fraction(self) -> float:
+        """Score as a fraction of the maximum, 0 when nothing was possible."""
+        return self.score / self.max_score if self.max_score else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form (the workers store it, `--json` prints it)."""
+        return asdict(self)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """JSON text of `to_dict()`."""
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GradeResult:
+        """Inverse of `to_dict()`."""
+        data = dict(data)
+        data["tests"] = [TestResult(**t) for t in data.get("tests", [])]
+        return cls(**data)
+
+    def for_student(self, *, past_due: bool) -> dict[str, Any]:
+        """What a student may see: hidden tests are summed into one line, never shown."""
+        shown = [t for t in self.tests if t.visible_to_student(past_due=past_due)]
+        withheld = [t for t in self.tests if t not in shown]
+        data = self.to_dict()
+        data["tests"] = [asdict(t) for t in shown]
+        data["withheld_tests"] = len(withheld)
+        data.pop("log", None)
+        data.pop("executed_notebook", None)
+        return data
+
+    def to_gradescope(self) -> dict[str, Any]:
+        """The results.json of Gradescope's autograder specification."""
+        return {
+            "score": round(self.score, 4),
+            "max_score": self.max_score,
+            "execution_time": round(self.duration_s, 3),
+            "output": "\n".join(self.messages),
+            "visibility": VISIBLE,
+            "tests": [
+                {
+                    "name": t.name,
+                    "score": round(t.points, 4),
+                    "max_score": t.max_points,
+                    "output": t.message,
+                    "visibility": t.visibility,
+                    "status": "passed" if t.passed else "failed",
+                }
+                for t in self.tests
+            ],
+        }

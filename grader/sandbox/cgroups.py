@@ -1,0 +1,190 @@
+"""A cgroup per sandboxed job: memory, processes and CPU limits, kill-all, and accounting.
+
+Both layouts are supported: cgroup v2 with controllers (production nodes), and the
+v1 controllers this build machine has, where the controller-less v2 mount beside
+them still offers `cgroup.kill`. The kernel's own counters tell what happened to a
+job (out of memory, process limit); nothing the job printed is believed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+PARENT = "torchgrade"
+
+
+@dataclass
+class Usage:
+    """What the kernel accounted for one job."""
+
+    cpu_s: float = 0.0
+    memory_peak_bytes: int = 0
+    oom_kills: int = 0
+    pids_limit_hits: int = 0
+
+
+def _write(path: Path, value: str) -> None:
+    path.write_text(value)
+
+
+def _read_int(path: Path, default: int = 0) -> int:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
+def _read_key(path: Path, key: str) -> int:
+    try:
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _v2_has_controllers() -> bool:
+    try:
+        have = set((ROOT / "cgroup.controllers").read_text().split())
+    except OSError:
+        return False
+    return {"memory", "pids", "cpu"} <= have
+
+
+def _v1_available() -> bool:
+    return all((ROOT / c / "cgroup.procs").exists() for c in ("memory", "pids", "cpu"))
+
+
+def detect() -> str | None:
+    """'v2', 'v1' or None when this process cannot make job cgroups."""
+    if os.geteuid() != 0 and not os.access(ROOT, os.W_OK):
+        return None
+    if _v2_has_controllers():
+        return "v2"
+    if _v1_available():
+        return "v1"
+    return None
+
+
+class JobCgroup:
+    """One job's cgroup(s); create with `JobCgroup.create`, always `destroy()` after."""
+
+    def __init__(self, version: str, dirs: dict[str, Path], kill_dir: Path | None) -> None:
+        self.version = version
+        self.dirs = dirs
+        self.kill_dir = kill_dir
+
+    @classmethod
+    def create(cls, version: str, *, memory_bytes: int, pids: int, cpus: float) -> JobCgroup:
+        """Make the job's cgroup(s) with the limits set."""
+        name = f"job-{uuid.uuid4().hex[:12]}"
+        if version == "v2":
+            parent = ROOT / PARENT
+            parent.mkdir(exist_ok=True)
+            for where in (ROOT, parent):
+                try:
+                    _write(where / "cgroup.subtree_control", "+memory +pids +cpu")
+                except OSError:
+                    pass  # already enabled, or delegated to us with them on
+            job = parent / name
+            job.mkdir()
+            _write(job / "memory.max", str(memory_bytes))
+            _write(job / "memory.swap.max", "0")
+            _write(job / "pids.max", str(pids))
+            _write(job / "cpu.max", f"{int(cpus * 100000)} 100000")
+            return cls("v2", {"unified": job}, job)
+        dirs = {}
+        for controller in ("memory", "pids", "cpu", "cpuacct"):
+            base = ROOT / controller
+            if not (base / "cgroup.procs").exists():
+                continue
+            (base / PARENT).mkdir(exist_ok=True)
+            dirs[controller] = base / PARENT / name
+            dirs[controller].mkdir()
+        mem = dirs["memory"]
+        _write(mem / "memory.limit_in_bytes", str(memory_bytes))
+        if (mem / "memory.memsw.limit_in_bytes").exists():
+            _write(mem / "memory.memsw.limit_in_bytes", str(memory_bytes))
+        _write(dirs["pids"] / "pids.max", str(pids))
+        _write(dirs["cpu"] / "cpu.cfs_period_us", "100000")
+        _write(dirs["cpu"] / "cpu.cfs_quota_us", str(int(cpus * 100000)))
+        kill_dir = None
+        unified = ROOT / "unified"
+        if (unified / "cgroup.procs").exists():
+            (unified / PARENT).mkdir(exist_ok=True)
+            kill_dir = unified / PARENT / name
+            kill_dir.mkdir()
+            dirs["unified"] = kill_dir
+        return cls("v1", dirs, kill_dir)
+
+    def procs_files(self) -> list[str]:
+        """The cgroup.procs files a new process writes its pid into (in preexec)."""
+        return [str(d / "cgroup.procs") for d in self.dirs.values()]
+
+    def pids(self) -> list[int]:
+        """Processes still in the job."""
+        d = self.dirs.get("pids") or self.dirs.get("unified")
+        try:
+            return [int(p) for p in (d / "cgroup.procs").read_text().split()]
+        except OSError:
+            return []
+
+    def kill(self) -> None:
+        """Kill every process of the job, background ones included."""
+        if self.kill_dir is not None and (self.kill_dir / "cgroup.kill").exists():
+            try:
+                _write(self.kill_dir / "cgroup.kill", "1")
+            except OSError:
+                pass
+        for _ in range(50):
+            pids = self.pids()
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.01)
+
+    def usage(self) -> Usage:
+        """The kernel's accounting for the job so far."""
+        if self.version == "v2":
+            d = self.dirs["unified"]
+            return Usage(
+                cpu_s=_read_key(d / "cpu.stat", "usage_usec") / 1e6,
+                memory_peak_bytes=_read_int(d / "memory.peak"),
+                oom_kills=_read_key(d / "memory.events", "oom_kill"),
+                pids_limit_hits=_read_key(d / "pids.events", "max"),
+            )
+        usage = Usage(
+            memory_peak_bytes=_read_int(self.dirs["memory"] / "memory.max_usage_in_bytes"),
+            oom_kills=_read_key(self.dirs["memory"] / "memory.oom_control", "oom_kill"),
+            pids_limit_hits=_read_key(self.dirs["pids"] / "pids.events", "max"),
+        )
+        if "cpuacct" in self.dirs:
+            usage.cpu_s = _read_int(self.dirs["cpuacct"] / "cpuacct.usage") / 1e9
+        elif "unified" in self.dirs:
+            usage.cpu_s = _read_key(self.dirs["unified"] / "cpu.stat", "usage_usec") / 1e6
+        return usage
+
+    def destroy(self) -> None:
+        """Kill what is left and remove the cgroup directories."""
+        self.kill()
+        for d in self.dirs.values():
+            for _ in range(100):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.01)

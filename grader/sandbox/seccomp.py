@@ -1,0 +1,66 @@
+"""The seccomp filter: no network sockets, no tracing, no new namespaces, no mounts.
+
+Exported as BPF and handed to bubblewrap (`--seccomp FD`). Torch, threads and
+multiprocessing keep working; unix sockets stay allowed (the notebook kernel
+talks over them).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+
+# clone flags that would make a new namespace
+CLONE_NEW_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000,
+                   0x40000000)
+REFUSED_FAMILIES = (socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK, socket.AF_PACKET,
+                    getattr(socket, "AF_VSOCK", 40))
+REFUSED_CALLS = ("ptrace", "bpf", "io_uring_setup", "io_uring_enter", "io_uring_register",
+                 "keyctl", "add_key", "request_key", "mount", "umount2", "pivot_root",
+                 "unshare", "setns", "clone3", "open_by_handle_at", "perf_event_open",
+                 "kexec_load", "init_module", "finit_module", "delete_module", "userfaultfd",
+                 "mount_setattr", "fsopen", "fsmount", "move_mount", "open_tree")
+
+
+def available() -> bool:
+    """Whether libseccomp can be reached from Python here."""
+    try:
+        import pyseccomp  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+def bpf_fd(*, allow_netlink: bool = False) -> int:
+    """A readable fd holding the filter as BPF, positioned at its start.
+
+    allow_netlink is for notebook jobs: ZeroMQ (the kernel's transport) lists network
+    interfaces through a netlink socket even for unix-socket transports. Inside the
+    job's own network namespace that shows only its loopback, and without capabilities
+    nothing can be changed through it.
+    """
+    import pyseccomp as sc
+
+    f = sc.SyscallFilter(defaction=sc.ALLOW)
+    deny = sc.ERRNO(errno.EPERM)
+    for family in REFUSED_FAMILIES:
+        if allow_netlink and family == socket.AF_NETLINK:
+            continue
+        f.add_rule(deny, "socket", sc.Arg(0, sc.EQ, family))
+        f.add_rule(deny, "socketpair", sc.Arg(0, sc.EQ, family))
+    for name in REFUSED_CALLS:
+        # clone3 passes its flags in memory that seccomp cannot read: refuse it so glibc
+        # falls back to clone, whose flags we can check.
+        action = sc.ERRNO(errno.ENOSYS) if name == "clone3" else deny
+        try:
+            f.add_rule(action, name)
+        except (RuntimeError, ValueError, OSError):
+            pass  # a call this kernel or architecture does not have
+    for flag in CLONE_NEW_FLAGS:
+        f.add_rule(deny, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+    fd = os.memfd_create("torchgrade-seccomp", 0)
+    with os.fdopen(os.dup(fd), "wb") as out:
+        f.export_bpf(out)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd

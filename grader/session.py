@@ -1,0 +1,248 @@
+"""The trusted test session: the assignment's pytest files run here, outside the sandbox.
+
+Tests are ordinary pytest functions. They receive fixtures:
+
+- `student`: the proxy into the sandbox (`student.forward(x, w1, w2)`);
+- `reference`: the reference solution, imported here (trusted code, no sandbox);
+- `seed` and `rng`: the per-submission secret seed and a NumPy generator from it;
+- `timing`: timing thresholds against the reference (see grader.timing).
+
+Markers: `@pytest.mark.points(n)`, `@pytest.mark.visibility("hidden")`,
+`@pytest.mark.timeout(seconds)`. A test's docstring (first line) is its name in feedback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import os
+import sys
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from grader.assignment import Assignment
+from grader.errors import GradingTimeout, InvalidAssignment, StudentCodeError
+from grader.proxy import Connection, StudentProxy
+from grader.results import HIDDEN, VISIBILITIES, VISIBLE, TestResult
+from grader.timing import Timing
+
+PYTEST_INI = Path(__file__).with_name("pytest-session.ini")
+# pytest plugins a grading run never uses; unraisableexception alone costs ~170 ms a
+# run in forced garbage collections.
+UNUSED_PLUGINS = [arg for name in (
+    "cacheprovider", "unraisableexception", "threadexception", "doctest", "junitxml",
+    "pastebin", "stepwise", "faulthandler", "debugging", "setuponly", "setupplan",
+    "nose", "legacypath", "lfplugin") for arg in ("-p", f"no:{name}")]
+DEFAULT_TEST_TIMEOUT = 60.0
+
+
+@dataclass
+class SessionOptions:
+    """How one run of the tests is set up."""
+
+    seed: int
+    suites: tuple[str, ...] = ("public", "hidden")
+    on_result: Callable[[TestResult, int, int], None] | None = None
+    timing_margin: bool = False
+    reference: Connection | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_reference_modules: dict[Path, ModuleType] = {}
+
+
+def load_reference(assignment: Assignment) -> ModuleType:
+    """Import the reference solution in this (trusted) process, once per file."""
+    path = assignment.solution.resolve()
+    if path not in _reference_modules:
+        name = f"torchgrade_reference_{assignment.slug}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _reference_modules[path] = module
+    return _reference_modules[path]
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, GradingTimeout):
+        return str(exc)
+    if isinstance(exc, StudentCodeError):
+        return str(exc)
+    if isinstance(exc, AssertionError):
+        text = str(exc.args[0]) if exc.args else "a check failed"
+        return text.split("\nassert ")[0]
+    return f"{type(exc).__name__}: {str(exc)[:800]}"
+
+
+def _marker_value(item: pytest.Item, name: str, default: Any) -> Any:
+    marker = item.get_closest_marker(name)
+    return marker.args[0] if marker and marker.args else default
+
+
+class GradingPlugin:
+    """Fixtures, markers and result collection for one submission's test run."""
+
+    def __init__(self, assignment: Assignment, conn: Connection, options: SessionOptions) -> None:
+        self.assignment = assignment
+        self.conn = conn
+        self.options = options
+        self.results: list[TestResult] = []
+        self.total = 0
+        self.collect_errors: list[str] = []
+        self._started: dict[str, float] = {}
+        self._timing: Timing | None = None
+
+    # -- configuration ---------------------------------------------------------------
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        for line in ("points(n): points the test is worth",
+                     "visibility(v): visible, hidden or after_due_date",
+                     "timeout(s): wall-clock seconds for the student's calls in this test"):
+            config.addinivalue_line("markers", line)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.collect_errors.append(f"{report.nodeid}: {report.longreprtext[-1500:]}")
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self.total = len(items)
+
+    # -- fixtures --------------------------------------------------------------------
+
+    @pytest.fixture
+    def student(self) -> StudentProxy:
+        """The student's code, reached through the sandbox."""
+        return StudentProxy(self.conn)
+
+    @pytest.fixture
+    def reference(self) -> ModuleType:
+        """The reference solution, imported in the trusted process."""
+        return load_reference(self.assignment)
+
+    @pytest.fixture
+    def seed(self, request: pytest.FixtureRequest) -> int:
+        """This submission's secret seed, mixed with the test's name."""
+        return (self.options.seed ^ zlib.crc32(request.node.name.encode())) % (2**31)
+
+    @pytest.fixture
+    def rng(self, seed: int):
+        """A NumPy generator seeded from `seed`."""
+        import numpy as np
+
+        return np.random.default_rng(seed)
+
+    @pytest.fixture
+    def timing(self) -> Timing:
+        """Timing thresholds against the reference solution."""
+        if self.options.reference is None:
+            raise InvalidAssignment("timing tests need the reference sandbox; none was started")
+        self._timing = Timing(self.assignment, self.conn, self.options.reference,
+                              with_margin=self.options.timing_margin)
+        return self._timing
+
+    # -- running ---------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        timeout = float(_marker_value(item, "timeout", DEFAULT_TEST_TIMEOUT))
+        self.conn.deadline = time.monotonic() + timeout
+        self._started[item.nodeid] = time.perf_counter()
+        self._timing = None
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self._record(item, call, report)
+
+    def _record(self, item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
+        suite = "hidden" if "/tests/hidden/" in str(item.path) else "public"
+        points = float(_marker_value(item, "points", 1))
+        visibility = _marker_value(item, "visibility", HIDDEN if suite == "hidden" else VISIBLE)
+        if visibility not in VISIBILITIES:
+            raise InvalidAssignment(f"{item.nodeid}: visibility must be one of {VISIBILITIES}")
+        doc = (item.function.__doc__ or "").strip().splitlines() if hasattr(item, "function") else []
+        passed = report.passed
+        message = "" if passed or call.excinfo is None else _message(call.excinfo.value)
+        if report.skipped:
+            reason = call.excinfo.value.msg if call.excinfo is not None else ""
+            message = f"not run here: {reason}"
+        elif call.excinfo is not None and not isinstance(
+                call.excinfo.value, (AssertionError, StudentCodeError)):
+            message = f"the test could not use what your code returned: {message}"
+        result = TestResult(
+            name=doc[0] if doc else item.name, points=points if passed else 0.0,
+            max_points=points, passed=passed, visibility=visibility, message=message,
+            suite=suite, duration_s=round(time.perf_counter() - self._started[item.nodeid], 4),
+            timing=self._timing.reports[-1].as_dict() if self._timing and self._timing.reports
+            else None,
+            skipped=bool(report.skipped),
+        )
+        self.results.append(result)
+        if self.options.on_result:
+            self.options.on_result(result, len(self.results), self.total)
+
+
+@contextlib.contextmanager
+def _no_plugin_autoload():
+    """Third-party pytest plugins installed here have no say in grading (and cost time)."""
+    old = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = old
+
+
+def _forget_test_modules(folder: Path) -> None:
+    """Drop this run's test and conftest modules from sys.modules.
+
+    pytest's importlib mode names modules by their path under the rootdir, so two
+    assignments' tests/hidden/test_hidden.py share a name; a cached one would make
+    the next assignment run the previous one's tests.
+    """
+    root = str(folder.resolve())
+    for name, module in list(sys.modules.items()):
+        if (getattr(module, "__file__", None) or "").startswith(root):
+            del sys.modules[name]
+
+
+def test_paths(assignment: Assignment, suites: tuple[str, ...]) -> list[str]:
+    """The test folders of the chosen suites that exist."""
+    return [str(assignment.test_dir(s)) for s in suites if assignment.test_dir(s).is_dir()]
+
+
+def run_tests(assignment: Assignment, conn: Connection, options: SessionOptions) -> list[TestResult]:
+    """Run the suites' tests against the connection; every test becomes a TestResult."""
+    plugin = GradingPlugin(assignment, conn, options)
+    paths = test_paths(assignment, options.suites)
+    if not paths:
+        raise InvalidAssignment(f"{assignment.slug}: no tests in {', '.join(options.suites)}")
+    args = ["-c", str(PYTEST_INI), "--rootdir", str(assignment.path), "-qq", "--no-header",
+            "--import-mode=importlib", "--capture=no", "--tb=no", *UNUSED_PLUGINS, *paths]
+    dont_write = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # leave no __pycache__ in the assignment folder
+    try:
+        # pytest's own report is not ours to print: results go through on_result.
+        with contextlib.redirect_stdout(io.StringIO()), _no_plugin_autoload():
+            code = pytest.main(args, plugins=[plugin])
+    finally:
+        sys.dont_write_bytecode = dont_write
+        _forget_test_modules(assignment.path)
+    if plugin.collect_errors or code in (pytest.ExitCode.USAGE_ERROR,
+                                          pytest.ExitCode.INTERNAL_ERROR):
+        detail = "\n".join(plugin.collect_errors) or f"pytest exit code {code}"
+        raise InvalidAssignment(f"{assignment.slug}: its tests could not be collected:\n{detail}")
+    return plugin.results

@@ -1,0 +1,65 @@
+"""The trusted session: seeds, forbidden imports at run time, timing thresholds, the course."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from grader.assignment import discover, find, load_assignment
+from grader.engine import grade
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _echo_input(result) -> str:
+    echo = next(t for t in result.tests if t.name.startswith("echo"))
+    return re.search(r"ValueError: (.*)", echo.message).group(1)
+
+
+def test_seed_is_recorded_and_reproduces_the_inputs(probe_assignment, write_submission):
+    sub = write_submission("def echo(value):\n    raise ValueError(repr(value))\n")
+    first = grade(sub, probe_assignment, seed=123)
+    again = grade(sub, probe_assignment, seed=123)
+    other = grade(sub, probe_assignment, seed=124)
+    assert first.seed == 123
+    assert _echo_input(first) == _echo_input(again) != _echo_input(other)
+
+
+def test_fresh_seed_per_submission(probe_assignment, write_submission):
+    sub = write_submission("def echo(value):\n    raise ValueError(repr(value))\n")
+    assert grade(sub, probe_assignment).seed != grade(sub, probe_assignment).seed
+
+
+def test_forbidden_import_is_refused_at_run_time_too(write_submission):
+    """An import the static check cannot see is still refused inside the sandbox."""
+    assignment = find("03_numpy_backprop")
+    sub = write_submission(
+        "import builtins\nload = getattr(builtins, '__imp' + 'ort__')\n"
+        "def forward(x, w1, w2):\n    t = load('tor' + 'ch')\n    return x\n")
+    result = grade(sub, assignment)
+    forward = next(t for t in result.tests if t.name.startswith("forward: shape"))
+    assert "ImportError: this exercise computes every gradient by hand" in forward.message
+    assert result.score == 0
+
+
+def test_timing_threshold_fails_a_python_loop(write_submission):
+    timed = load_assignment(ROOT / "tests" / "fixtures" / "assignments" / "timed")
+    sub = write_submission(
+        "def sum_squares(a):\n    total = 0.0\n    for v in a.tolist():\n"
+        "        total += v * v\n    return total\n")
+    result = grade(sub, timed)
+    fast = next(t for t in result.tests if t.name == "sum_squares is vectorised")
+    assert not fast.passed and fast.timing["ratio"] > fast.timing["limit"] == 8.0
+    assert "as long as the reference" in fast.message
+    assert result.score == 1, "the value test still earns its point"
+
+
+def test_course_is_sound():
+    """`grader validate --all`: every assignment of the course, in one process."""
+    out = subprocess.run([sys.executable, "-m", "grader.cli", "validate", "--all"],
+                         capture_output=True, text=True, timeout=1500, cwd=ROOT)
+    count = len(discover())
+    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-3000:]
+    assert f"{count} of {count} assignments sound" in out.stdout
