@@ -1,0 +1,63 @@
+"""The Celery task: thin, it hands the submission id to `workers.grading.grade_one`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from typing import Any
+
+from billiard.exceptions import TimeLimitExceeded
+from celery import Task
+
+from workers.celery_app import app, settings_of
+from workers.db import get_engine
+from workers.grading import InfrastructureError, Job, grade_one
+from workers.leases import owner_name
+
+log = logging.getLogger(__name__)
+
+
+def backoff_s(retries: int, base: float | None = None) -> float:
+    """Exponential backoff with jitter: base, 2 base, 4 base ... capped at 5 minutes."""
+    base = float(os.environ.get("TORCHGRADE_RETRY_BASE_S", 2.0)) if base is None else base
+    return min(300.0, base * 2 ** retries) * random.uniform(0.8, 1.2)
+
+
+class GradeTask(Task):
+    """Records a hard time limit as the submission's result (the pool child is gone by then)."""
+
+    max_retries = 8
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        """On a hard time limit, record it; every other failure is already in the database."""
+        if not isinstance(exc, TimeLimitExceeded) or not args:
+            return
+        from grader.assignment import find
+        from workers.leases import finish_time_limit
+        from workers.service import _slug_of
+
+        settings = settings_of(self.app)
+        engine = get_engine(settings.database_url)
+        try:
+            assignment = find(_slug_of(engine, args[0]))
+            limit = assignment.limits.total_timeout_s
+            finish_time_limit(engine, args[0], task_id=task_id, limit_s=limit, max_score=assignment.points)
+        except Exception as err:  # the lease expires and the sweeper takes over
+            log.warning("could not record the time limit of submission %s: %s", args[0], err)
+
+
+@app.task(bind=True, base=GradeTask, name="workers.grade")
+def grade(self: GradeTask, submission_id: int, resume: list[Any] | None = None) -> str:
+    """Grade one submission by id; infrastructure errors retry with backoff."""
+    settings = settings_of(self.app)
+    hostname = self.request.hostname or "local"
+    queues = tuple(os.environ.get("TORCHGRADE_WORKER_QUEUE", "cpu,gpu").split(","))
+    job = Job(hostname=hostname, owner=owner_name(hostname), queues=queues, task_id=self.request.id)
+    try:
+        return grade_one(get_engine(settings.database_url), submission_id, job=job, settings=settings,
+                         app=self.app, resume=tuple(resume) if resume else None)
+    except InfrastructureError as exc:
+        log.warning("submission %s: %s; retry %s", submission_id, exc, self.request.retries + 1)
+        raise self.retry(exc=exc, kwargs={"resume": list(exc.resume) if exc.resume else None},
+                         countdown=backoff_s(self.request.retries)) from exc
