@@ -1,0 +1,155 @@
+"""The main paths in a real browser (Debian's chromium, driven by Playwright); screenshots for review.
+
+Screenshots go to screenshots/web/ (or $TORCHGRADE_SCREENSHOTS). Playwright never downloads a
+browser here: it drives /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+from test_security import hostile_notebook
+from web_helpers import ROOT, SLUG
+
+pytestmark = pytest.mark.slow
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(os.environ.get("TORCHGRADE_SCREENSHOTS", ROOT / "screenshots" / "web"))
+XSS_NAME = '<img src=x onerror="window.__xss=9">.ipynb'
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is needed for the browser tests: apt-get install -y chromium")
+    playwright = pytest.importorskip("playwright.sync_api")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    # The hostile-content test turns the Content-Security-Policy off: escaping alone must keep it inert.
+    bypass = "inert" in request.node.name
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True,
+                                  bypass_csp=bypass)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.dialogs = dialogs
+    yield page
+    context.close()
+
+
+def login(page, service, username: str, password: str) -> None:
+    page.goto(service.url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button:has-text('Log in')")
+    expect(page.locator("span.who")).to_contain_text(username)
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_student_uploads_watches_the_status_and_reads_feedback(service, page):
+    password = service.create_user("browser_student")
+    login(page, service, "browser_student", password)
+    shot(page, "01_student_assignments")
+    page.click(f"a[href='/assignments/{SLUG}']")
+    page.set_input_files("input[type=file]", str(ROOT / "assignments" / SLUG / "solution.py"))
+    page.click("button:has-text('Submit')")
+    page.wait_for_url("**/submissions/*")
+    page.evaluate("window.__sameDocument = 1")  # gone if the page reloads
+    state = page.locator("#state")
+    assert state.inner_text() in ("queued", "running", "graded")
+    shot(page, "02_student_submission_waiting")
+    expect(page.locator("#state")).to_have_text("graded", timeout=90_000)
+    page.wait_for_selector("#score")
+    assert page.evaluate("window.__sameDocument") == 1, "the page reloaded instead of updating itself"
+    assert page.inner_text("#score") == "10.00"
+    feedback = page.inner_text("#feedback")
+    assert "forward" in feedback and "hidden test(s) are counted" in feedback
+    shot(page, "03_student_feedback")
+    page.goto(service.url + f"/assignments/{SLUG}")
+    shot(page, "04_student_assignment")
+
+
+def test_instructor_gradebook_regrade_and_csv_export(service, page, tmp_path):
+    password = service.create_user("browser_grader_target")
+    from web_helpers import Http
+
+    from grader.submit import main as submit
+
+    token = Http(service.url).login("browser_grader_target", password).new_token()
+    assert submit(file=ROOT / "assignments" / SLUG / "solution.py", assignment=SLUG, url=service.url,
+                  token=token, wait_s=120, poll_s=0.3) == 0
+    login(page, service, "admin", service.ADMIN_PASSWORD)
+    page.goto(service.url + "/instructor/")
+    row = page.locator("tr", has_text="browser_grader_target")
+    assert "10.00" in row.inner_text()
+    shot(page, "05_instructor_gradebook")
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    csv_path = tmp_path / "gradebook.csv"
+    download.value.save_as(csv_path)
+    lines = csv_path.read_text().splitlines()
+    assert lines[0].startswith("username,name,") and any(
+        line.startswith("browser_grader_target,") and "10.00" in line for line in lines)
+    row.locator("a", has_text="10.00").click()
+    page.click("#regrade")
+    page.wait_for_selector("text=queued for regrading")
+    for _ in range(120):
+        page.reload()
+        if page.inner_text("#state") == "graded" and page.locator("#history tbody tr").count() == 2:
+            break
+        page.wait_for_timeout(500)
+    assert page.locator("#history tbody tr").count() == 2
+    shot(page, "06_instructor_submission_after_regrade")
+    page.goto(service.url + f"/instructor/assignments/{SLUG}")
+    assert page.locator("svg.plot").count() == 3
+    shot(page, "07_instructor_statistics")
+    page.goto(service.url + "/instructor/extensions")
+    shot(page, "08_instructor_extensions")
+
+
+def test_hostile_notebook_and_file_name_stay_inert(service, page, tmp_path):
+    password = service.create_user("browser_mallory")
+    login(page, service, "browser_mallory", password)
+    page.add_init_script("window.__xss = undefined;")
+    nb = json.loads(hostile_notebook())
+    for cell in nb["cells"]:  # the engine runs code cells: keep them runnable, their output hostile
+        if cell["cell_type"] == "code":
+            cell["source"] = "print('<script>window.__xss=2</script>')"
+    page.goto(service.url + f"/assignments/{SLUG}")
+    page.set_input_files("input[type=file]", files=[{"name": XSS_NAME, "mimeType": "application/json",
+                                                     "buffer": json.dumps(nb).encode()}])
+    page.click("button:has-text('Submit')")
+    page.wait_for_url("**/submissions/*")
+    sub_url = page.url
+    expect(page.locator("#state")).to_have_text(re.compile("graded|failed"), timeout=120_000)
+    assert XSS_NAME in page.inner_text("code.filename")  # shown as text
+    login(page, service, "admin", service.ADMIN_PASSWORD)
+    page.goto(sub_url.replace("/submissions/", "/instructor/submissions/"))
+    text = page.inner_text("body")
+    assert "<script>window.__xss=1</script>" in text  # the markdown cell's source, as text
+    assert XSS_NAME in text
+    for url in (sub_url, page.url, service.url + f"/instructor/assignments/{SLUG}"):
+        page.goto(url)
+        page.wait_for_timeout(300)
+        assert page.evaluate("window.__xss") is None, f"a script ran on {url}"
+    assert page.dialogs == []
+    page.goto(sub_url.replace("/submissions/", "/instructor/submissions/"))
+    shot(page, "09_instructor_hostile_notebook_inert")
+

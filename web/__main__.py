@@ -1,0 +1,149 @@
+"""`python -m web serve`: the whole service on one machine; `init-db` and `create-user` for operators.
+
+serve: migrates the database, creates the first instructor `admin` (password from
+TORCHGRADE_ADMIN_PASSWORD, or printed once), starts an embedded CPU worker as a subprocess
+(`python -m workers worker`), and serves the app with gunicorn. SQLite and the serverless
+broker under ./instance by default; DATABASE_URL and BROKER_URL switch to PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from typing import Any
+
+
+def _app(config: str | None = None) -> Any:
+    from web import create_app
+
+    return create_app(config=config)
+
+
+def init_db(app: Any) -> None:
+    """Migrate the app's database to the newest schema."""
+    from web.db import upgrade
+
+    upgrade(app.config["DATABASE_URL"])
+
+
+def first_instructor(app: Any) -> None:
+    """Create `admin` if there is no instructor, printing a generated password once."""
+    from web import db
+    from web.services.users import ensure_instructor
+
+    with app.app_context():
+        given = os.environ.get("TORCHGRADE_ADMIN_PASSWORD")
+        password = ensure_instructor(db.session(), given)
+    if password and not given:
+        print(f"\n  First instructor: username 'admin', password '{password}' (shown once; change it)\n",
+              flush=True)
+    elif password:
+        print("  First instructor 'admin' created with the password in TORCHGRADE_ADMIN_PASSWORD", flush=True)
+
+
+def start_worker(app: Any, concurrency: int) -> subprocess.Popen:
+    """The embedded CPU worker: the workers' own command, on this app's database and broker."""
+    env = dict(os.environ, TORCHGRADE_DATABASE=app.config["DATABASE_URL"],
+               TORCHGRADE_BROKER=app.config["BROKER_URL"])
+    cmd = [sys.executable, "-m", "workers", "worker", "--queue", "cpu", "-c", str(concurrency),
+           "--loglevel", "WARNING"]
+    return subprocess.Popen(cmd, env=env)
+
+
+def serve_http(app: Any, host: str, port: int, workers: int, threads: int) -> None:
+    """Serve app with gunicorn (a production WSGI server) in this process."""
+    from gunicorn.app.base import BaseApplication
+
+    def post_fork(_server: Any, _worker: Any) -> None:
+        # A forked worker must never reuse the parent's pooled connections (a shared socket
+        # corrupts both sides): drop them without closing the parent's.
+        app.extensions["torchgrade.engine"].dispose(close=False)
+
+    app.extensions["torchgrade.engine"].dispose()
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in dict(bind=f"{host}:{port}", workers=workers, threads=threads,
+                                   worker_class="gthread", accesslog=None, timeout=60,
+                                   post_fork=post_fork, control_socket_disable=True).items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            return app
+
+    Server().run()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Migrate, create the first instructor, start the worker, serve."""
+    app = _app(args.config)
+    init_db(app)
+    first_instructor(app)
+    worker = None if args.no_worker else start_worker(app, args.worker_concurrency)
+    where = app.config["DATABASE_URL"].split("@")[-1]  # never print a password in the URL
+    print(f"torchgrade on http://{args.host}:{args.port}/ (database {where}, "
+          f"{'embedded worker pid ' + str(worker.pid) if worker else 'no embedded worker'})", flush=True)
+    try:
+        serve_http(app, args.host, args.port, args.workers, args.threads)
+    finally:
+        if worker and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(15)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    return 0
+
+
+def cmd_init_db(args: argparse.Namespace) -> int:
+    """Migrate the database and create the first instructor if there is none."""
+    app = _app(args.config)
+    init_db(app)
+    first_instructor(app)
+    print("database is at the newest migration")
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    """Create one user (instructor or student)."""
+    from web import db
+    from web.services.users import create_user, new_password
+
+    app = _app(args.config)
+    password = args.password or new_password()
+    with app.app_context():
+        create_user(db.session(), username=args.username, password=password, role=args.role)
+    shown = "" if args.password else f" with password {password!r}"
+    print(f"created {args.role} {args.username!r}{shown}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m web`."""
+    parser = argparse.ArgumentParser(prog="python -m web", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", choices=("default", "production"), default=None)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help=cmd_serve.__doc__)
+    p.add_argument("--host", default=os.environ.get("TORCHGRADE_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("TORCHGRADE_PORT", 8000)))
+    p.add_argument("--workers", type=int, default=2, help="gunicorn processes")
+    p.add_argument("--threads", type=int, default=4, help="threads per gunicorn process")
+    p.add_argument("--worker-concurrency", type=int, default=2, help="grading processes of the worker")
+    p.add_argument("--no-worker", action="store_true", help="grading runs on separate worker nodes")
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("init-db", help=cmd_init_db.__doc__)
+    p.set_defaults(func=cmd_init_db)
+    p = sub.add_parser("create-user", help=cmd_create_user.__doc__)
+    p.add_argument("username")
+    p.add_argument("--role", choices=("student", "instructor"), default="student")
+    p.add_argument("--password", help="default: generated and printed")
+    p.set_defaults(func=cmd_create_user)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

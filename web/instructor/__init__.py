@@ -1,0 +1,154 @@
+"""Instructor blueprint: gradebook and its CSV, statistics, submissions, regrades, extensions, roster."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from flask import Blueprint, Flask, Response, flash, redirect, render_template, url_for
+from sqlalchemy import select
+
+from grader.results import GradeResult
+from web import common, db, notebook, queue, svg
+from web.errors import NotFound, ServiceError
+from web.forms import ButtonForm, ExtensionForm, RosterForm, SettingsForm
+from web.models import User
+from web.security import INSTRUCTOR_ONLY, access
+from web.services import course, gradebook, grading, stats, submissions, users
+
+bp = Blueprint("instructor", __name__, url_prefix="/instructor")
+
+def init_app(app: Flask) -> None:
+    """Register the blueprint."""
+    app.register_blueprint(bp)
+
+@bp.route("/")
+@access(INSTRUCTOR_ONLY)
+def gradebook_page() -> Any:
+    """Students x assignments, under each assignment's score and late policy."""
+    book = gradebook.build(db.session(), common.assignments(), users.students(db.session()))
+    _, problems = course.discover(common.course_kwargs()["root"])
+    from workers.service import worker_health
+
+    return render_template("instructor/gradebook.html", book=book, problems=problems,
+                           workers=worker_health(db.session()))
+
+gradebook_endpoint = "instructor.gradebook_page"
+
+@bp.route("/gradebook.csv")
+@access(INSTRUCTOR_ONLY)
+def gradebook_csv() -> Any:
+    """The gradebook as a CSV download."""
+    book = gradebook.build(db.session(), common.assignments(), users.students(db.session()))
+    return Response(gradebook.to_csv(book), mimetype="text/csv",
+                    headers={"Content-Disposition": "attachment; filename=gradebook.csv"})
+
+@bp.route("/assignments/<slug>")
+@access(INSTRUCTOR_ONLY)
+def assignment(slug: str) -> Any:
+    """An assignment: statistics with plots, its settings, every submission."""
+    ca = common.assignment(slug)
+    st = stats.compute(db.session(), ca, users.students(db.session()))
+    plots = [svg.bar_chart(*st.histogram, title="Score distribution (students, chosen submission)"),
+             svg.bar_chart(*st.pass_rates, title="Pass rate of each test (%)", ymax=100, fmt="{:.0f}",
+                           color="#4a8f4a"),
+             svg.bar_chart(*st.over_time, title="Submissions over time", color="#a5673b")]
+    form = SettingsForm(score_policy=ca.score_policy, hourly_limit=ca.hourly_limit)
+    names = {str(u.id): u.username for u in db.session().scalars(select(User))}
+    return render_template("instructor/assignment.html", ca=ca, stats=st, plots=plots, form=form,
+                           button=ButtonForm(), names=names,
+                           subs=submissions.submissions_for_assignment(db.session(), slug))
+
+@bp.route("/assignments/<slug>/settings", methods=["POST"])
+@access(INSTRUCTOR_ONLY)
+def settings(slug: str) -> Any:
+    """Change the score policy and hourly limit."""
+    common.assignment(slug)
+    form = SettingsForm()
+    if form.validate_on_submit():
+        course.update_settings(db.session(), slug, score_policy=form.score_policy.data,
+                               hourly_limit=form.hourly_limit.data)
+        flash("settings saved", "info")
+    else:
+        flash("settings not saved: " + "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()), "error")
+    return redirect(url_for("instructor.assignment", slug=slug))
+
+@bp.route("/assignments/<slug>/regrade", methods=["POST"])
+@access(INSTRUCTOR_ONLY)
+def regrade_all(slug: str) -> Any:
+    """Regrade every finished submission of an assignment (history kept)."""
+    common.assignment(slug)
+    n = grading.regrade_assignment(db.session(), slug, requeue=queue.requeue)
+    flash(f"{n} submissions queued for regrading", "info")
+    return redirect(url_for("instructor.assignment", slug=slug))
+
+@bp.route("/submissions/<int:submission_id>")
+@access(INSTRUCTOR_ONLY)
+def submission(submission_id: int) -> Any:
+    """Everything about one submission: file, full result, log, executed notebook, history."""
+    sub = submissions.get_submission(db.session(), submission_id, common.user())
+    grading.record_grading(db.session(), sub)
+    owner = db.session().get(User, int(sub.owner)) if sub.owner and sub.owner.isdigit() else None
+    result = GradeResult.from_dict(sub.result) if sub.result else None
+    source = sub.content.decode("utf-8", "replace") if not sub.filename.endswith(".ipynb") else None
+    return render_template("instructor/submission.html", sub=sub, owner=owner, result=result, source=source,
+                           notebook=notebook.render(result.executed_notebook if result else None)
+                           if result and result.executed_notebook else None,
+                           uploaded=notebook.render(sub.content.decode("utf-8", "replace"))
+                           if source is None else None,
+                           history=grading.history(db.session(), sub.id), button=ButtonForm())
+
+@bp.route("/submissions/<int:submission_id>/download")
+@access(INSTRUCTOR_ONLY)
+def download(submission_id: int) -> Any:
+    """The submitted file, as an attachment (never rendered by the browser)."""
+    sub = submissions.get_submission(db.session(), submission_id, common.user())
+    safe = "".join(c for c in sub.filename if c.isalnum() or c in "._-") or "submission"
+    return Response(sub.content, mimetype="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{sub.id}-{safe}"'})
+
+@bp.route("/submissions/<int:submission_id>/regrade", methods=["POST"])
+@access(INSTRUCTOR_ONLY)
+def regrade(submission_id: int) -> Any:
+    """Regrade one submission with its stored seed; the old score stays in the history."""
+    try:
+        grading.regrade(db.session(), submission_id, requeue=queue.requeue)
+        flash("queued for regrading", "info")
+    except NotFound:
+        raise
+    except ServiceError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("instructor.submission", submission_id=submission_id))
+
+@bp.route("/extensions", methods=["GET", "POST"])
+@access(INSTRUCTOR_ONLY)
+def extensions() -> Any:
+    """Grant a student a new due date for one assignment."""
+    form = ExtensionForm()
+    form.assignment.choices = [(ca.slug, ca.assignment.title) for ca in common.assignments()]
+    if form.validate_on_submit():
+        student = db.session().scalar(select(User).where(User.username == form.username.data.strip()))
+        if student is None:
+            flash(f"no such student: {form.username.data}", "error")
+        else:
+            course.grant_extension(db.session(), user=student, slug=form.assignment.data,
+                                   due_at=form.due_at.data.replace(tzinfo=UTC), reason=form.reason.data or "",
+                                   by=common.user())
+            flash(f"extension granted to {student.username}", "info")
+            return redirect(url_for("instructor.extensions"))
+    return render_template("instructor/extensions.html", form=form,
+                           extensions=course.list_extensions(db.session()))
+
+@bp.route("/roster", methods=["GET", "POST"])
+@access(INSTRUCTOR_ONLY)
+def roster() -> Any:
+    """Import students from a CSV; their first passwords are shown once."""
+    form = RosterForm()
+    result = None
+    if form.validate_on_submit():
+        try:
+            result = users.import_roster(db.session(), form.file.data.read().decode("utf-8-sig"))
+        except (ServiceError, UnicodeDecodeError) as exc:
+            flash(f"roster not imported: {exc}", "error")
+    return render_template("instructor/roster.html", form=form, result=result,
+                           students=users.students(db.session()))

@@ -1,0 +1,14 @@
+"""SQL models of the web service, split by domain; submissions are the workers' table.
+
+Every model shares `workers.models.Base`, so one metadata (and one Alembic history)
+covers the whole schema and the submissions table exists exactly once.
+"""
+
+from web.models.assignments import AssignmentSettings, Extension
+from web.models.grades import GradeRecord, TestOutcome
+from web.models.tokens import ApiToken
+from web.models.users import INSTRUCTOR, ROLES, STUDENT, User
+from workers.models import Base, Submission
+
+__all__ = ["ApiToken", "AssignmentSettings", "Base", "Extension", "GradeRecord", "INSTRUCTOR", "ROLES",
+           "STUDENT", "Submission", "TestOutcome", "User"]

@@ -1,0 +1,37 @@
+"""Course settings of an assignment (its content lives in assignments/) and extensions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from workers.models import Base, utcnow
+
+
+class AssignmentSettings(Base):
+    """What the course staff choose per assignment: score policy and submission rate."""
+
+    __tablename__ = "assignment_settings"
+
+    slug: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # "best" or "last"; None means the service default.
+    score_policy: Mapped[str | None] = mapped_column(String(8), default=None)
+    # Submissions a student may make per hour; None means the service default, 0 no limit.
+    hourly_limit: Mapped[int | None] = mapped_column(Integer, default=None)
+
+
+class Extension(Base):
+    """A per-student due date that replaces the assignment's (and so its late policy's start)."""
+
+    __tablename__ = "extensions"
+    __table_args__ = (UniqueConstraint("user_id", "assignment"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    assignment: Mapped[str] = mapped_column(String(200))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    granted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

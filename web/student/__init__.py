@@ -1,0 +1,127 @@
+"""Student blueprint: assignments, uploads, live status, feedback, API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, flash, jsonify, redirect, render_template, url_for
+
+from web import common, db, queue
+from web.errors import NotFound, UploadRejected
+from web.forms import ButtonForm, TokenForm, UploadForm
+from web.security import ANY_USER, access
+from web.services import course, gradebook, grading, submissions, tokens
+from workers.db import as_utc
+
+bp = Blueprint("student", __name__)
+
+
+def init_app(app: Flask) -> None:
+    """Register the blueprint."""
+    app.register_blueprint(bp)
+
+
+@bp.route("/assignments")
+@access(ANY_USER)
+def index() -> Any:
+    """Every assignment with its due date (an extension's if any) and the student's score."""
+    me, course_list = common.user(), common.assignments()
+    book = gradebook.build(db.session(), course_list, [me])  # the same score policy and late penalty
+    rows = []
+    for ca in course_list:
+        cell = book.cells.get((me.id, ca.slug))
+        rows.append(dict(ca=ca, due=course.due_for(db.session(), me.id, ca.assignment),
+                         score=cell.score if cell else None,
+                         count=len(submissions.submissions_of(db.session(), me, ca.slug))))
+    return render_template("student/index.html", rows=rows)
+
+
+@bp.route("/assignments/<slug>", methods=["GET", "POST"])
+@access(ANY_USER)
+def assignment(slug: str) -> Any:
+    """An assignment's page: the upload form and this student's submissions."""
+    me, ca = common.user(), common.assignment(slug)
+    form = UploadForm()
+    status = 200
+    if form.validate_on_submit():
+        upload = form.file.data
+        try:
+            sub = submissions.submit(db.session(), user=me, course=ca, filename=upload.filename or "",
+                                     data=upload.read(), max_bytes=db_max_bytes(), enqueue=queue.enqueue)
+            return redirect(url_for("student.submission", submission_id=sub.id))
+        except UploadRejected as exc:
+            flash(str(exc), "error")
+            status = exc.status
+    elif form.is_submitted():
+        status = 400
+        flash("choose a file to upload", "error")
+    due = course.due_for(db.session(), me.id, ca.assignment)
+    return render_template("student/assignment.html", ca=ca, form=form, due=due,
+                           subs=submissions.submissions_of(db.session(), me, slug)), status
+
+
+def db_max_bytes() -> int:
+    """The upload limit in bytes."""
+    from flask import current_app
+
+    return current_app.config["MAX_SUBMISSION_BYTES"]
+
+
+def _owned(submission_id: int) -> Any:
+    sub = submissions.get_submission(db.session(), submission_id, common.user())
+    grading.record_grading(db.session(), sub)
+    return sub
+
+
+def _feedback(sub: Any) -> dict[str, Any]:
+    ca = common.assignment(sub.assignment)
+    owner = int(sub.owner) if sub.owner and sub.owner.isdigit() else -1
+    due = course.due_for(db.session(), owner, ca.assignment)
+    return dict(sub=sub, ca=ca, due=due, feedback=submissions.student_feedback(sub, due),
+                days_late=course.days_late(as_utc(sub.created_at), due),
+                factor=course.late_factor(ca.assignment, course.days_late(as_utc(sub.created_at), due)))
+
+
+@bp.route("/submissions/<int:submission_id>")
+@access(ANY_USER)
+def submission(submission_id: int) -> Any:
+    """One submission: its state (updated live by static/status.js) and its feedback."""
+    return render_template("student/submission.html", **_feedback(_owned(submission_id)))
+
+
+@bp.route("/submissions/<int:submission_id>/feedback")
+@access(ANY_USER)
+def feedback(submission_id: int) -> Any:
+    """The feedback block alone, fetched by the page when grading ends."""
+    return render_template("student/_feedback.html", **_feedback(_owned(submission_id)))
+
+
+@bp.route("/submissions/<int:submission_id>/status.json")
+@access(ANY_USER)
+def status(submission_id: int) -> Any:
+    """The submission's state as JSON, for the page's poll."""
+    try:
+        return jsonify(submissions.status(_owned(submission_id)))
+    except NotFound as exc:
+        return common.error_json(exc)
+
+
+@bp.route("/account/tokens", methods=["GET", "POST"])
+@access(ANY_USER)
+def account_tokens() -> Any:
+    """Make API tokens for `grader submit`; a new token is shown once."""
+    me, form = common.user(), TokenForm()
+    token = None
+    if form.validate_on_submit():
+        token = tokens.create_token(db.session(), me, form.name.data)
+    return render_template("student/tokens.html", form=form, token=token, revoke=ButtonForm(),
+                           tokens=tokens.tokens_of(db.session(), me))
+
+
+@bp.route("/account/tokens/<int:token_id>/revoke", methods=["POST"])
+@access(ANY_USER)
+def revoke_token(token_id: int) -> Any:
+    """Revoke one of the user's own tokens."""
+    tokens.revoke_token(db.session(), common.user(), token_id)
+    flash("token revoked", "info")
+    return redirect(url_for("student.account_tokens"))
