@@ -176,11 +176,14 @@ class Connection:
                                    kind="dead")
         raise WireError(f"cannot send a {type(value).__name__} to student code")
 
-    def call(self, target: Ref | None, path: list[str], args: tuple, kwargs: dict) -> Any:
-        """Call a function or method in the sandbox."""
+    def call(self, target: Ref | None, path: list[str], args: tuple, kwargs: dict,
+             keep: bool = False) -> Any:
+        """Call a function or method in the sandbox (`keep`: its result stays there)."""
         what = f"calling {'.'.join(path) or (target.type_name if target else 'object')}"
         message = {"op": "call", "target": target, "path": path, "args": tuple(args),
                    "kwargs": dict(kwargs)}
+        if keep:
+            message["keep"] = True
         return self.request(_with_refs(message, self._encode_arg), what)
 
     def call_stored(self, function: str, stored: RemoteObject) -> Any:
@@ -223,6 +226,14 @@ class RemotePath:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._conn.call(self._target, self._path, args, kwargs)
+
+    def keep(self, *args: Any, **kwargs: Any) -> RemoteObject:
+        """Call it, but leave the result in the sandbox and return a handle on it.
+
+        For results that are data but must stay where they are, such as a tensor whose
+        autograd graph the test drives next (`y.backward(g)`, `y.grad_fn`).
+        """
+        return self._conn.call(self._target, self._path, args, kwargs, keep=True)
 
     def get(self) -> Any:
         """The attribute's value (plain data, or a RemoteObject)."""

@@ -111,8 +111,12 @@ class Dispatcher:
                 raise TypeError(f"`{'.'.join(path) or 'object'}` is not callable")
             if "stored" in request:  # (args, kwargs) put here earlier, for timing
                 args, kwargs = request["stored"]
-                return func(*args, **kwargs)
-            return func(*request.get("args", ()), **request.get("kwargs", {}))
+                value = func(*args, **kwargs)
+            else:
+                value = func(*request.get("args", ()), **request.get("kwargs", {}))
+            # `keep`: the value stays here behind a handle, even when it is plain data (a
+            # tensor that is part of an autograd graph, for the trusted side to drive).
+            return self.to_ref(value) if request.get("keep") else value
         if op == "get":
             return self.resolve(target, path)
         if op == "put":
