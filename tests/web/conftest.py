@@ -7,6 +7,8 @@ tables; the schema is built once per database by the Alembic migrations themselv
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +17,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,27 @@ from web.models import Base
 from workers.db import make_engine
 
 PG_ADMIN = os.environ.get("TORCHGRADE_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def course(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The course with every due date a month from now, for the app and its subprocesses.
+
+    The manifests carry the term's real deadlines; without this, every upload in these tests
+    would be refused as too late once the term's last late day has passed.
+    """
+    root = tmp_path_factory.mktemp("course")
+    shutil.copytree(ROOT / "assignments", root, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    due = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0).isoformat()
+    for manifest in root.glob("*/assignment.toml"):
+        text, count = re.subn(r'(?m)^due = ".*"$', f'due = "{due}"', manifest.read_text())
+        assert count == 1, f"{manifest}: expected one due date"
+        manifest.write_text(text)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("TORCHGRADE_ASSIGNMENTS", str(root))
+    yield root
+    patch.undo()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
