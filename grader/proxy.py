@@ -22,6 +22,7 @@ from grader.sandbox.limits import Limits
 from grader.sandbox.process import CallTiming, Sandbox
 
 MAX_RESTARTS = 4
+READ_GRACE_S = 1.0
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Connection:
     # When a list, every request is appended to it (the benchmark replays them bare).
     recorder: list[dict[str, Any]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _pending: Pending | None = None
 
     def __post_init__(self) -> None:
         # The whole grading's budget, across tests and restarts.
@@ -132,6 +134,15 @@ class Connection:
 
     def request(self, message: dict[str, Any], what: str) -> Any:
         """Send one request within the current test's deadline; return its value."""
+        return self.start(message, what).result()
+
+    def start(self, message: dict[str, Any], what: str) -> Pending:
+        """Send one request now and return at once; `Pending.result()` reads the answer.
+
+        The student's code runs while the test goes on (computing the reference's answer,
+        say). Only one request is in flight: the next one reads this answer first.
+        """
+        self.settle()
         sandbox = self._ensure()
         if sandbox is None:
             raise StudentCodeError(self.load_error or "your code is not running", kind="load")
@@ -145,17 +156,21 @@ class Connection:
             timeout = min(timeout, self.deadline - time.monotonic())
             if timeout <= 0:
                 raise GradingTimeout(f"this test's time ran out before {what}")
-        generation = self.generation
         if self.recorder is not None:
             self.recorder.append(message)
-        try:
-            response, timing = sandbox.request(
-                message, timeout, what, from_ref=lambda ref: RemoteObject(self, ref, generation))
-        except GradingTimeout:
-            if timeout >= left_total:
-                raise GradingTimeout(total_message) from None
-            raise
-        self.timings.append(timing)
+        sent = sandbox.send(message, what)
+        self._pending = Pending(self, sandbox, sent, timeout, what,
+                                total_message if timeout >= left_total else None)
+        return self._pending
+
+    def settle(self) -> None:
+        """Read the answer of the request in flight, if any (kept for its `result()`)."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.collect()
+
+    def answer(self, response: dict[str, Any]) -> Any:
+        """The value of a response, or the student's error raised as StudentCodeError."""
         if response.get("ok") is True:
             return response.get("value")
         error = response.get("error") if isinstance(response.get("error"), dict) else {}
@@ -198,6 +213,50 @@ class Connection:
                             f"reading {'.'.join(path)}")
 
 
+class Pending:
+    """A request sent to the sandbox whose answer has not been read yet."""
+
+    def __init__(self, conn: Connection, sandbox: Sandbox, sent: tuple[float, float],
+                 timeout: float, what: str, total_message: str | None) -> None:
+        self._conn, self._sandbox, self._sent, self._what = conn, sandbox, sent, what
+        self._timeout, self._total_message = timeout, total_message
+        self._sent_at = time.monotonic()
+        self._generation = conn.generation
+        self._outcome: tuple[bool, Any] | None = None
+
+    def collect(self) -> None:
+        """Read the answer now (the value or the error is kept for `result()`)."""
+        if self._outcome is not None:
+            return
+        # The student's time runs from the send. When this side comes to read late (it was
+        # computing meanwhile), an answer still gets READ_GRACE_S to arrive: it may have
+        # been waiting on a full pipe all along.
+        deadline = max(self._sent_at + self._timeout,
+                       time.monotonic() + min(self._timeout, READ_GRACE_S))
+        conn, generation = self._conn, self._generation
+        try:
+            response, timing = self._sandbox.receive(
+                self._sent, deadline, self._what,
+                from_ref=lambda ref: RemoteObject(conn, ref, generation))
+            conn.timings.append(timing)
+            self._outcome = (True, conn.answer(response))
+        except GradingTimeout as exc:
+            self._outcome = (False, GradingTimeout(self._total_message) if self._total_message
+                             else exc)
+        except (StudentCodeError, WireError) as exc:
+            self._outcome = (False, exc)
+
+    def result(self) -> Any:
+        """The call's value; raises the student's error, a timeout or a crash as the call would."""
+        if self._conn._pending is self:
+            self._conn.settle()
+        self.collect()
+        ok, value = self._outcome
+        if not ok:
+            raise value
+        return value
+
+
 def _with_refs(message: dict[str, Any], encode_arg) -> dict[str, Any]:
     """Replace RemoteObject handles in the arguments with their Refs."""
 
@@ -234,6 +293,14 @@ class RemotePath:
         autograd graph the test drives next (`y.backward(g)`, `y.grad_fn`).
         """
         return self._conn.call(self._target, self._path, args, kwargs, keep=True)
+
+    def begin(self, *args: Any, **kwargs: Any) -> Pending:
+        """Call it without waiting: the student's code runs while the test computes the
+        expected answer; `.result()` then gives the value (or raises) as a call would."""
+        message = {"op": "call", "target": self._target, "path": self._path,
+                   "args": tuple(args), "kwargs": dict(kwargs)}
+        return self._conn.start(_with_refs(message, self._conn._encode_arg),
+                                f"calling {'.'.join(self._path)}")
 
     def get(self) -> Any:
         """The attribute's value (plain data, or a RemoteObject)."""

@@ -206,6 +206,28 @@ def _no_plugin_autoload():
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = old
 
 
+@contextlib.contextmanager
+def _one_thread():
+    """The trusted side computes with one thread while the tests run.
+
+    The student's code runs on its own CPU share in the sandbox, often at the same time
+    (`student.f.begin(...)` while the reference computes): BLAS and torch threads here
+    would only fight it for the cores. A worker runs one grading per core anyway.
+    """
+    from threadpoolctl import threadpool_limits
+
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch is not None else None
+    try:
+        with threadpool_limits(limits=1):
+            if torch is not None:
+                torch.set_num_threads(1)
+            yield
+    finally:
+        if torch is not None:
+            torch.set_num_threads(threads)
+
+
 def _forget_test_modules(folder: Path) -> None:
     """Drop this run's test and conftest modules from sys.modules.
 
@@ -236,7 +258,7 @@ def run_tests(assignment: Assignment, conn: Connection, options: SessionOptions)
     sys.dont_write_bytecode = True  # leave no __pycache__ in the assignment folder
     try:
         # pytest's own report is not ours to print: results go through on_result.
-        with contextlib.redirect_stdout(io.StringIO()), _no_plugin_autoload():
+        with contextlib.redirect_stdout(io.StringIO()), _no_plugin_autoload(), _one_thread():
             code = pytest.main(args, plugins=[plugin])
     finally:
         sys.dont_write_bytecode = dont_write

@@ -137,7 +137,8 @@ class Sandbox:
         """Read the load report, once; later calls return it again."""
         if not self.ready:
             self.ready = True
-            self.report = self._read_response(self.limits.load_timeout_s, "loading your submission")
+            self.report = self._read_response(time.monotonic() + self.limits.load_timeout_s,
+                                              "loading your submission")
         return self.report
 
     def spawn(self) -> None:
@@ -256,6 +257,11 @@ class Sandbox:
     def request(self, message: dict[str, Any], timeout: float, what: str,
                 from_ref=None) -> tuple[dict[str, Any], CallTiming]:
         """Send one request; return the decoded response and its timing from outside."""
+        sent = self.send(message, what)
+        return self.receive(sent, time.monotonic() + timeout, what, from_ref)
+
+    def send(self, message: dict[str, Any], what: str) -> tuple[float, float]:
+        """Send one request without waiting for its answer; the token is for `receive`."""
         if not self.alive:
             raise StudentCodeError(self.dead_reason or "your code's process is no longer running",
                                    kind="dead")
@@ -265,12 +271,17 @@ class Sandbox:
             _write_all(self._req_w, frame)
         except (BrokenPipeError, OSError):
             raise self._died(what) from None
-        response = self._read_response(timeout, what, from_ref)
+        return cpu0, t0
+
+    def receive(self, sent: tuple[float, float], deadline: float, what: str,
+                from_ref=None) -> tuple[dict[str, Any], CallTiming]:
+        """The answer to the request `send` returned `sent` for, by a monotonic deadline."""
+        cpu0, t0 = sent
+        response = self._read_response(deadline, what, from_ref)
         timing = CallTiming(time.perf_counter() - t0, self.cpu_s() - cpu0)
         return response, timing
 
-    def _read_response(self, timeout: float, what: str, from_ref=None) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
+    def _read_response(self, deadline: float, what: str, from_ref=None) -> dict[str, Any]:
         prefix = self._read_exact(PREFIX.size, deadline, what)
         try:
             header_len, blob_len = split_prefix(prefix, self.wire_limits)

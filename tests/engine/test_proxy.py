@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from grader.proxy import Connection, RemoteObject, StudentProxy
+from grader.errors import GradingTimeout, StudentCodeError
+from grader.proxy import Connection, Pending, RemoteObject, StudentProxy
 from grader.sandbox.layers import probe
 
 SQUARES = """
@@ -33,5 +35,49 @@ def test_keep_leaves_a_graph_in_the_sandbox_for_the_trusted_side_to_drive(
         node = y.grad_fn.get()
         assert isinstance(node, RemoteObject) and node.type_name == "MulBackward0"
         assert torch.equal(y.detach(), x * x)
+    finally:
+        conn.close()
+
+
+WORKERS = """
+import time
+
+def double(x):
+    return 2 * x
+
+def fails():
+    raise ValueError("no good")
+
+def spin():
+    while True:
+        pass
+"""
+
+
+def test_begin_runs_the_call_while_the_test_goes_on(probe_assignment, write_submission):
+    """begin() returns at once; result() gives the value or raises as a plain call would."""
+    conn = Connection(write_submission(WORKERS), "module", probe_assignment.limits, probe())
+    student = StudentProxy(conn)
+    try:
+        first, second = student.double.begin(21), None
+        assert isinstance(first, Pending)
+        second = student.double(5)  # a request in flight is read first, and kept
+        assert (first.result(), second, first.result()) == (42, 10, 42)
+        failing = student.fails.begin()
+        with pytest.raises(StudentCodeError, match="ValueError: no good"):
+            failing.result()
+    finally:
+        conn.close()
+
+
+def test_begin_of_an_endless_call_times_out_and_the_next_call_restarts(probe_assignment,
+                                                                     write_submission):
+    conn = Connection(write_submission(WORKERS), "module", probe_assignment.limits, probe())
+    student = StudentProxy(conn)
+    try:
+        pending = student.spin.begin()
+        with pytest.raises(GradingTimeout, match="time limit while calling spin"):
+            pending.result()
+        assert student.double(3) == 6 and conn.restarts == 1
     finally:
         conn.close()
