@@ -13,11 +13,14 @@ Markers: `@pytest.mark.points(n)`, `@pytest.mark.visibility("hidden")`,
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
 import io
 import os
+import shutil
 import sys
+import tempfile
 import time
 import zlib
 from collections.abc import Callable
@@ -206,6 +209,21 @@ def _no_plugin_autoload():
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = old
 
 
+_bytecode_dir: list[str] = []
+
+
+def _bytecode_cache() -> str:
+    """A bytecode cache private to this process (mkdtemp: mode 0700, a fresh name).
+
+    Private, because a cached .pyc of a hidden test is code this process runs: a folder
+    another user could have made first would let them plant one.
+    """
+    if not _bytecode_dir:
+        _bytecode_dir.append(tempfile.mkdtemp(prefix="torchgrade-bytecode-"))
+        atexit.register(shutil.rmtree, _bytecode_dir[0], True)
+    return _bytecode_dir[0]
+
+
 @contextlib.contextmanager
 def _one_thread():
     """The trusted side computes with one thread while the tests run.
@@ -254,14 +272,17 @@ def run_tests(assignment: Assignment, conn: Connection, options: SessionOptions)
         raise InvalidAssignment(f"{assignment.slug}: no tests in {', '.join(options.suites)}")
     args = ["-c", str(PYTEST_INI), "--rootdir", str(assignment.path), "-qq", "--no-header",
             "--import-mode=importlib", "--capture=no", "--tb=no", *UNUSED_PLUGINS, *paths]
-    dont_write = sys.dont_write_bytecode
-    sys.dont_write_bytecode = True  # leave no __pycache__ in the assignment folder
+    prefix, dont_write = sys.pycache_prefix, sys.dont_write_bytecode
+    # Bytecode (pytest's assertion-rewritten test modules above all) goes to this process's
+    # private cache: no __pycache__ is left in the assignment folder, and the next grading
+    # here reads the rewritten tests back instead of rewriting them.
+    sys.pycache_prefix, sys.dont_write_bytecode = _bytecode_cache(), False
     try:
         # pytest's own report is not ours to print: results go through on_result.
         with contextlib.redirect_stdout(io.StringIO()), _no_plugin_autoload(), _one_thread():
             code = pytest.main(args, plugins=[plugin])
     finally:
-        sys.dont_write_bytecode = dont_write
+        sys.pycache_prefix, sys.dont_write_bytecode = prefix, dont_write
         _forget_test_modules(assignment.path)
     if plugin.collect_errors or code in (pytest.ExitCode.USAGE_ERROR,
                                           pytest.ExitCode.INTERNAL_ERROR):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from grader.guest.dispatch import Dispatcher, install_import_blocker
 from grader.guest.wire import PREFIX
+
+TYPE_CHECKING = False  # typing itself costs start-up time in every job
+if TYPE_CHECKING:
+    from typing import Any
 
 _dispatcher: Dispatcher | None = None
 

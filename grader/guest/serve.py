@@ -11,10 +11,13 @@ import importlib.util
 import json
 import os
 import sys
-from typing import Any
 
 from grader.guest.dispatch import Dispatcher, describe_exception, install_import_blocker
 from grader.guest.wire import PREFIX, encode_frame
+
+TYPE_CHECKING = False  # typing itself costs start-up time in every job
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def read_exact(fd: int, n: int) -> bytes | None:
