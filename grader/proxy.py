@@ -194,12 +194,17 @@ class Connection:
     def call(self, target: Ref | None, path: list[str], args: tuple, kwargs: dict,
              keep: bool = False) -> Any:
         """Call a function or method in the sandbox (`keep`: its result stays there)."""
+        return self.start_call(target, path, args, kwargs, keep).result()
+
+    def start_call(self, target: Ref | None, path: list[str], args: tuple, kwargs: dict,
+                   keep: bool = False) -> Pending:
+        """Send a call and return at once (see `start`)."""
         what = f"calling {'.'.join(path) or (target.type_name if target else 'object')}"
         message = {"op": "call", "target": target, "path": path, "args": tuple(args),
                    "kwargs": dict(kwargs)}
         if keep:
             message["keep"] = True
-        return self.request(_with_refs(message, self._encode_arg), what)
+        return self.start(_with_refs(message, self._encode_arg), what)
 
     def call_stored(self, function: str, stored: RemoteObject) -> Any:
         """Call a function with (args, kwargs) stored earlier by `put` (for timing)."""
@@ -297,10 +302,7 @@ class RemotePath:
     def begin(self, *args: Any, **kwargs: Any) -> Pending:
         """Call it without waiting: the student's code runs while the test computes the
         expected answer; `.result()` then gives the value (or raises) as a call would."""
-        message = {"op": "call", "target": self._target, "path": self._path,
-                   "args": tuple(args), "kwargs": dict(kwargs)}
-        return self._conn.start(_with_refs(message, self._conn._encode_arg),
-                                f"calling {'.'.join(self._path)}")
+        return self._conn.start_call(self._target, self._path, args, kwargs)
 
     def get(self) -> Any:
         """The attribute's value (plain data, or a RemoteObject)."""

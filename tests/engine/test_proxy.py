@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
+from grader.assignment import load_assignment
+from grader.engine import grade
 from grader.errors import GradingTimeout, StudentCodeError
 from grader.proxy import Connection, Pending, RemoteObject, StudentProxy
 from grader.sandbox.layers import probe
@@ -81,3 +85,31 @@ def test_begin_of_an_endless_call_times_out_and_the_next_call_restarts(probe_ass
         assert student.double(3) == 6 and conn.restarts == 1
     finally:
         conn.close()
+
+
+UNREAD_BEGIN_TESTS = '''
+import pytest
+
+
+@pytest.mark.points(1)
+def test_begins_and_walks_away(student):
+    """begins an endless call and never reads it"""
+    student.spin.begin()
+
+
+@pytest.mark.points(1)
+@pytest.mark.timeout(2)
+def test_next(student):
+    """the next test gets its own time"""
+    assert student.double(21) == 42
+'''
+
+
+def test_an_unread_begin_does_not_eat_the_next_tests_time(probe_assignment, tmp_path,
+                                                        write_submission):
+    """The call in flight is settled before the next test's clock starts."""
+    folder = tmp_path / "unread"
+    shutil.copytree(probe_assignment.path, folder)
+    (folder / "tests" / "public" / "test_public.py").write_text(UNREAD_BEGIN_TESTS)
+    result = grade(write_submission(WORKERS), load_assignment(folder), suites=("public",))
+    assert [t.passed for t in result.tests] == [True, True], [t.message for t in result.tests]
