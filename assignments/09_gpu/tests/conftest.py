@@ -1,8 +1,13 @@
-"""Inputs shared by the public and hidden tests (no answers live here)."""
+"""Inputs and checks shared by the public and hidden tests (no answers live here)."""
+
+import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+
+from grader.checks import expect_array, expect_number, kind_of
 
 
 def make_state(rng, d_in=1000, h=100, d_out=10):
@@ -48,3 +53,35 @@ def small_matrices(rng):
 def lesson_matrices(rng):
     """a (10000, 1000) and b (1000, 2000) drawn from the seed: the lesson's GPU test."""
     return make_matrices(rng)
+
+
+def _predict_checked(value, expected, name):
+    if isinstance(value, torch.Tensor):
+        raise AssertionError(f"{name} returned a torch tensor; return a NumPy array on the "
+                             "CPU: out.cpu().numpy() (.numpy() alone fails for a CUDA tensor)")
+    expect_array(value, expected, name=name, rtol=1e-4, atol=1e-5)
+
+
+def _time_matmul_checked(student, a, b, device, expected_norm):
+    started = time.perf_counter()
+    got = student.time_matmul(a, b, device)
+    outside_s = time.perf_counter() - started
+    call = f'time_matmul(a, b, "{device}")'
+    assert isinstance(got, (tuple, list)) and len(got) == 2, (
+        f"{call} should return a pair (seconds, norm), not {kind_of(got)}")
+    seconds, norm = got
+    if isinstance(seconds, torch.Tensor) or not isinstance(seconds, (int, float)) or isinstance(
+            seconds, bool):
+        raise AssertionError(f"{call}: seconds should be a Python float, not {kind_of(seconds)}")
+    assert seconds > 0, f"{call} reported {seconds} seconds; a matmul takes some time"
+    assert seconds <= outside_s, (
+        f"{call} reported {seconds:.4g} seconds, but the whole call took {outside_s:.4g} s "
+        "measured from outside; return seconds (time.perf_counter() differences), not "
+        "milliseconds")
+    expect_number(norm, expected_norm, name=f"the norm from {call}", rtol=1e-4)
+
+
+@pytest.fixture
+def checks():
+    """The checks both suites apply to predict and time_matmul (what is right, not answers)."""
+    return SimpleNamespace(predict=_predict_checked, time_matmul=_time_matmul_checked)

@@ -1,12 +1,11 @@
 """Public tests: run them with `grader check` (the GPU one runs only where CUDA is)."""
 
-import time
 
 import numpy as np
 import pytest
 import torch
 
-from grader.checks import expect_array, expect_number, kind_of
+from grader.checks import expect_number, kind_of
 
 FIXED = 2024
 
@@ -31,32 +30,6 @@ def _device_name(value):
     raise AssertionError(f"pick_device should return 'cuda' or 'cpu', not {kind_of(value)}")
 
 
-def _predict_checked(value, expected, name):
-    if isinstance(value, torch.Tensor):
-        raise AssertionError(f"{name} returned a torch tensor; return a NumPy array on the "
-                             "CPU: out.cpu().numpy() (.numpy() alone fails for a CUDA tensor)")
-    expect_array(value, expected, name=name, rtol=1e-4, atol=1e-5)
-
-
-def _time_matmul_checked(student, a, b, device, expected_norm):
-    started = time.perf_counter()
-    got = student.time_matmul(a, b, device)
-    outside_s = time.perf_counter() - started
-    call = f'time_matmul(a, b, "{device}")'
-    assert isinstance(got, (tuple, list)) and len(got) == 2, (
-        f"{call} should return a pair (seconds, norm), not {kind_of(got)}")
-    seconds, norm = got
-    if isinstance(seconds, torch.Tensor) or not isinstance(seconds, (int, float)) or isinstance(
-            seconds, bool):
-        raise AssertionError(f"{call}: seconds should be a Python float, not {kind_of(seconds)}")
-    assert seconds > 0, f"{call} reported {seconds} seconds; a matmul takes some time"
-    assert seconds <= outside_s, (
-        f"{call} reported {seconds:.4g} seconds, but the whole call took {outside_s:.4g} s "
-        "measured from outside; return seconds (time.perf_counter() differences), not "
-        "milliseconds")
-    expect_number(norm, expected_norm, name=f"the norm from {call}", rtol=1e-4)
-
-
 @pytest.mark.points(1)
 def test_pick_device(student):
     """pick_device names a device, and falls back to 'cpu' without CUDA"""
@@ -70,10 +43,10 @@ def test_pick_device(student):
 
 
 @pytest.mark.points(1)
-def test_predict_cpu(student):
+def test_predict_cpu(student, checks):
     """predict on the CPU: the 1000 -> 100 -> 10 network on 8 fixed inputs"""
     state, x, expected, _, _ = _inputs()
-    _predict_checked(student.predict(state, x, "cpu"), expected, 'predict(state, x, "cpu")')
+    checks.predict(student.predict(state, x, "cpu"), expected, 'predict(state, x, "cpu")')
 
 
 @pytest.mark.points(1)
@@ -86,15 +59,15 @@ def test_matmul_norm_cpu(student):
 
 @pytest.mark.points(1)
 @pytest.mark.timeout(120)
-def test_cuda_small(cuda, student):
+def test_cuda_small(cuda, student, checks):
     """on a GPU: pick_device picks 'cuda'; predict, matmul_norm and time_matmul run there"""
     name = _device_name(student.pick_device())
     assert name.startswith("cuda"), (
         f"pick_device returned {name!r} although CUDA is available: ask "
         "torch.cuda.is_available() instead of writing the device down")
     state, x, expected, _, _ = _inputs()
-    _predict_checked(student.predict(state, x, cuda), expected, 'predict(state, x, "cuda")')
-    _predict_checked(student.predict(state, x), expected, "predict(state, x)")
+    checks.predict(student.predict(state, x, cuda), expected, 'predict(state, x, "cuda")')
+    checks.predict(student.predict(state, x), expected, "predict(state, x)")
     # the lesson's sizes: big enough that a GPU product takes a measurable time
     rng = np.random.default_rng(FIXED)
     a = torch.from_numpy(rng.standard_normal((10000, 1000), dtype=np.float32))
@@ -102,4 +75,4 @@ def test_cuda_small(cuda, student):
     expected_norm = float(torch.matmul(a, b).norm(2))
     expect_number(student.matmul_norm(a, b, cuda), expected_norm,
                   name='matmul_norm(a, b, "cuda")', rtol=1e-4)
-    _time_matmul_checked(student, a, b, cuda, expected_norm)
+    checks.time_matmul(student, a, b, cuda, expected_norm)
