@@ -254,7 +254,7 @@ class Pending:
     def result(self) -> Any:
         """The call's value; raises the student's error, a timeout or a crash as the call would."""
         if self._conn._pending is self:
-            self._conn.settle()
+            self._conn._pending = None
         self.collect()
         ok, value = self._outcome
         if not ok:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import importlib.util
 import io
 import os
@@ -211,19 +212,16 @@ def _no_plugin_autoload():
             os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = old
 
 
-_bytecode_dir: list[str] = []
-
-
+@functools.cache
 def _bytecode_cache() -> str:
     """A bytecode cache private to this process (mkdtemp: mode 0700, a fresh name).
 
     Private, because a cached .pyc of a hidden test is code this process runs: a folder
     another user could have made first would let them plant one.
     """
-    if not _bytecode_dir:
-        _bytecode_dir.append(tempfile.mkdtemp(prefix="torchgrade-bytecode-"))
-        atexit.register(shutil.rmtree, _bytecode_dir[0], True)
-    return _bytecode_dir[0]
+    folder = tempfile.mkdtemp(prefix="torchgrade-bytecode-")
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ cgroup's CPU accounting. What the job prints goes to a capped log, never parsed.
 from __future__ import annotations
 
 import compileall
+import functools
 import json
 import os
 import resource
@@ -64,9 +65,7 @@ class Capture:
         return out
 
 
-_guest_compiled: list[bool] = []
-
-
+@functools.cache
 def _compile_guest() -> None:
     """Write the guest's bytecode beside it once per process, for every job to read.
 
@@ -74,12 +73,10 @@ def _compile_guest() -> None:
     the guest's sources anew (about 12 ms of its start-up). A read-only install is fine:
     the job then compiles, as before.
     """
-    if not _guest_compiled:
-        _guest_compiled.append(True)
-        try:
-            compileall.compile_dir(GUEST_DIR, quiet=2)
-        except OSError:
-            pass
+    try:
+        compileall.compile_dir(GUEST_DIR, quiet=2)
+    except OSError:
+        pass
 
 
 def _seccomp_fd(allow_netlink: bool) -> int:
@@ -277,12 +274,6 @@ class Sandbox:
         except (OSError, ValueError, IndexError):
             return 0.0
 
-    def request(self, message: dict[str, Any], timeout: float, what: str,
-                from_ref=None) -> tuple[dict[str, Any], CallTiming]:
-        """Send one request; return the decoded response and its timing from outside."""
-        sent = self.send(message, what)
-        return self.receive(sent, time.monotonic() + timeout, what, from_ref)
-
     def send(self, message: dict[str, Any], what: str) -> tuple[float, float]:
         """Send one request without waiting for its answer; the token is for `receive`."""
         if not self.alive:
@@ -375,9 +366,11 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _package_dirs() -> list[str]:
+@functools.cache
+def _package_dirs() -> tuple[str, ...]:
     """The folders installed packages live in (site- or dist-packages) on this process's path."""
-    return [p for p in sys.path if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p)]
+    return tuple(p for p in sys.path
+                 if p.endswith(("site-packages", "dist-packages")) and os.path.isdir(p))
 
 
 def _python_dirs() -> list[str]:
