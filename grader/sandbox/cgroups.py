@@ -29,6 +29,11 @@ class Usage:
     pids_limit_hits: int = 0
 
 
+def job_prefix(pid: int | None = None) -> str:
+    """The name every job cgroup (and job folder) of a process starts with."""
+    return f"job-{os.getpid() if pid is None else pid}-"
+
+
 def _write(path: Path, value: str) -> None:
     path.write_text(value)
 
@@ -85,7 +90,7 @@ class JobCgroup:
     @classmethod
     def create(cls, version: str, *, memory_bytes: int, pids: int, cpus: float) -> JobCgroup:
         """Make the job's cgroup(s) with the limits set."""
-        name = f"job-{uuid.uuid4().hex[:12]}"
+        name = f"{job_prefix()}{uuid.uuid4().hex[:12]}"
         if version == "v2":
             parent = ROOT / PARENT
             parent.mkdir(exist_ok=True)

@@ -31,7 +31,7 @@ from grader.guest.wire import PREFIX, WireError, decode_body, encode_frame, spli
 from grader.guest.wire import Limits as WireLimits
 from grader.sandbox import seccomp
 from grader.sandbox.bwrap import bwrap_argv
-from grader.sandbox.cgroups import JobCgroup, Usage
+from grader.sandbox.cgroups import JobCgroup, Usage, job_prefix
 from grader.sandbox.layers import Layers
 from grader.sandbox.limits import Limits
 
@@ -39,6 +39,13 @@ GUEST_DIR = Path(grader.guest.__file__).parent
 JOBS_ROOT = Path(tempfile.gettempdir()) / "torchgrade-jobs"
 NOBODY = 65534
 _BPF: dict[bool, bytes] = {}
+
+
+def jobs_root(create: bool = True) -> Path | None:
+    """The folder job folders are made under (None when it does not exist and create is off)."""
+    if create:
+        JOBS_ROOT.mkdir(mode=0o711, exist_ok=True)
+    return JOBS_ROOT if JOBS_ROOT.is_dir() else None
 
 
 @dataclass
@@ -130,8 +137,8 @@ class Sandbox:
         self.close()
 
     def _make_job_dir(self) -> Path:
-        JOBS_ROOT.mkdir(mode=0o711, exist_ok=True)
-        job = Path(tempfile.mkdtemp(prefix="job-", dir=JOBS_ROOT))
+        jobs_root()
+        job = Path(tempfile.mkdtemp(prefix=job_prefix(), dir=JOBS_ROOT))
         name = "submission.ipynb" if self.kind == "notebook" else "submission.py"
         shutil.copyfile(self.submission, job / name)
         if self.layers.uid_drop:

@@ -1,0 +1,53 @@
+"""What a process's gradings left behind: job cgroups, job folders, child processes.
+
+A grading that ends (however it ends) leaves none of these; the hostile tests and
+`grader layers` ask here. Names carry the creating process's pid (`job-<pid>-...`),
+so one process's leftovers are told apart from another's running jobs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from grader.sandbox import cgroups
+
+
+def _cgroup_dirs(prefix: str) -> list[str]:
+    found = []
+    for parent in cgroups.ROOT.glob(f"**/{cgroups.PARENT}"):
+        found += [str(d) for d in parent.glob(prefix + "*") if d.is_dir()]
+    return found
+
+
+def _job_dirs(prefix: str) -> list[str]:
+    from grader.sandbox.process import jobs_root
+
+    root = jobs_root(create=False)
+    if root is None or not root.is_dir():
+        return []
+    return [str(d) for d in root.glob(prefix + "*")]
+
+
+def _children(pid: int) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, _, rest = stat.rpartition(")")
+        fields = rest.split()
+        if len(fields) > 2 and int(fields[1]) == pid:
+            found.append(f"process {entry.name} ({name.partition('(')[2]}, state {fields[0]})")
+    return found
+
+
+def leftovers(pid: int | None = None, *, children: bool = True) -> list[str]:
+    """Job cgroups, job folders and (optionally) child processes that the process left."""
+    pid = os.getpid() if pid is None else pid
+    prefix = cgroups.job_prefix(pid)
+    found = _cgroup_dirs(prefix) + _job_dirs(prefix)
+    return found + (_children(pid) if children else [])

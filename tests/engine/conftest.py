@@ -1,0 +1,43 @@
+"""Engine test helpers: grade a hostile submission and check what it left behind."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from grader.engine import grade
+from grader.results import GradeResult
+from grader.sandbox.leftovers import leftovers
+
+
+def assert_nothing_left() -> None:
+    """No job cgroup, job folder or child process of this process is left (after a grace)."""
+    found: list[str] = []
+    for _ in range(50):
+        found = leftovers()
+        if not found:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the grading left these behind: {found}")
+
+
+@pytest.fixture
+def grade_hostile() -> Callable[..., GradeResult]:
+    """Grade in service mode within a deadline, then assert nothing was left behind.
+
+    `grade_hostile(path, assignment, deadline_s=..., **grade_kwargs)` returns the result;
+    the caller asserts the exact score.
+    """
+
+    def run(path: Path, assignment, *, deadline_s: float, seed: int = 7, **kw) -> GradeResult:
+        started = time.monotonic()
+        result = grade(path, assignment, mode="service", seed=seed, **kw)
+        took = time.monotonic() - started
+        assert took < deadline_s, f"the grader answered after {took:.1f} s (deadline {deadline_s} s)"
+        assert_nothing_left()
+        return result
+
+    return run
