@@ -16,10 +16,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from grader.errors import InvalidSubmission
+from grader.submission import load_submission
+
 FINAL = ("graded", "failed")
 
 
-def _multipart(fields: dict[str, str], file_field: str, path: Path) -> tuple[bytes, str]:
+def _multipart(fields: dict[str, str], file_field: str, path: Path,
+               data: bytes) -> tuple[bytes, str]:
     """A multipart/form-data body and its content type."""
     boundary = uuid.uuid4().hex
     out = []
@@ -30,7 +34,7 @@ def _multipart(fields: dict[str, str], file_field: str, path: Path) -> tuple[byt
     safe_name = path.name.replace('"', "_").replace("\r", "_").replace("\n", "_")
     out.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
                f'filename="{safe_name}"\r\nContent-Type: {mime}\r\n\r\n'.encode())
-    out.append(path.read_bytes())
+    out.append(data)
     out.append(f"\r\n--{boundary}--\r\n".encode())
     return b"".join(out), f"multipart/form-data; boundary={boundary}"
 
@@ -70,11 +74,14 @@ def main(*, file: Path, assignment: str, url: str, token: str, wait_s: float = 6
          poll_s: float = 1.0) -> int:
     """Upload file for grading and print its score; 0 graded, 1 rejected or failed, 2 unreachable."""
     file = Path(file)
-    if not file.is_file():
-        print(f"error: no such file: {file}", file=sys.stderr)
+    try:
+        # The bytes the grader will see, read as it reads them: no links, one read, checked.
+        data = load_submission(file).data
+    except InvalidSubmission as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     base = url.rstrip("/")
-    body, ctype = _multipart({"assignment": assignment}, "file", file)
+    body, ctype = _multipart({"assignment": assignment}, "file", file, data)
     try:
         sub = _call(f"{base}/api/v1/submissions", token, data=body, content_type=ctype)
     except urllib.error.HTTPError as exc:
