@@ -47,36 +47,119 @@ def _hinted(exc: StudentCodeError) -> AssertionError | StudentCodeError:
 
 
 @pytest.fixture
+def with_drawn(draw):
+    """with_drawn(x, low, high) -> (x with as many drawn values appended, a drawn grad_output).
+
+    The public tests' inputs are released with them, so answers stored for those inputs
+    must not pass: half of x and all of grad_output come from the seed, in x's dtype.
+    """
+
+    def _with(x, low, high):
+        both = torch.cat([x, draw(low, high, shape=tuple(x.shape))[0].to(x.dtype)])
+        return both, draw(low, high, shape=tuple(both.shape))[1].to(x.dtype)
+
+    return _with
+
+
+def _same_values(a, b) -> bool:
+    """Equal up to float64 rounding (a float32 gradient is compared as autograd cast it)."""
+    return (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
+            and torch.allclose(a.double(), b.double(), rtol=1e-9, atol=1e-12, equal_nan=True))
+
+
+def _one_gradient(value, like):
+    """What backward returned, as the one gradient autograd made of it.
+
+    Autograd takes the gradient alone or in a 1-tuple, and sums one of a broadcast shape
+    down to the input's.
+    """
+    if type(value) in (tuple, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, torch.Tensor) and value.shape != like.shape:
+        try:
+            value = value.sum_to_size(like.shape)
+        except RuntimeError:
+            pass
+    return value
+
+
+def _checked_node(name, y):
+    """y.grad_fn's handle, after the names the sandbox reports.
+
+    The names are the student's own word, so they only ever cost a point (with feedback
+    for the usual mistakes): what earns it is what backward does (`_check_own_backward`).
+    """
+    assert y.type_name == "Tensor", (
+        f"{name}.apply(x) returned a {y.type_name}, not a tensor: forward must return "
+        "the output tensor")
+    node = y.grad_fn.get()
+    kind = None if node is None else node.type_name
+    assert kind == f"{name}Backward", (
+        f"y.grad_fn is {kind}, not {name}Backward: the gradient does not go through your "
+        f"{name}.backward. Subclass torch.autograd.Function and let {name}.apply(x) run "
+        "your forward, which returns a tensor computed from x")
+    return node, kind
+
+
+def _check_own_backward(function, name, y, node, leaf, grad, grad_output):
+    """x.grad is what the student's own backward computes, each time autograd calls it.
+
+    Two things every autograd.Function does, whatever the sandbox says about itself:
+    `{name}.backward(ctx, grad_output)` called from here on y.grad_fn gives what autograd
+    put in x.grad, and a second `y.backward` adds the same again. A made-up graph, a
+    tensor that only says it is the Function's, or a backward that runs a graph of its own
+    kept from forward fails one or the other.
+    """
+    try:
+        direct = _one_gradient(function.backward(node, grad_output), grad)
+    except StudentCodeError as exc:
+        raise AssertionError(
+            f"autograd filled x.grad, but calling your {name}.backward(ctx, grad_output) on "
+            f"y.grad_fn failed: {exc}\nx.grad must come from your own {name}.backward") from None
+    assert _same_values(direct, grad), (
+        f"x.grad after y.backward(grad_output) is not what your {name}.backward(ctx, "
+        "grad_output) returns for the same ctx and grad_output: the gradient did not come "
+        f"from your {name}.backward")
+    try:
+        y.backward(grad_output)
+        twice = leaf.grad.get()
+    except StudentCodeError as exc:
+        raise AssertionError(
+            f"{name}: a second y.backward(grad_output), on the graph kept with "
+            f"retain_graph=True, failed: {exc}\nautograd may call backward more than once: it "
+            "must compute the gradient from ctx.saved_tensors and grad_output each time, not "
+            "run a graph of its own kept from forward") from None
+    assert _same_values(twice, 2 * grad), (
+        f"{name}: a second y.backward(grad_output) must add the same gradient to x.grad again "
+        "(autograd accumulates), but x.grad did not become twice the first: backward must "
+        "compute the gradient from ctx.saved_tensors and grad_output each time it is called")
+
+
+@pytest.fixture
 def run(student):
     """run(name, x, grad_output) -> (y, x.grad, facts), the graph driven from this side.
 
     The leaf x and the output y stay in the sandbox behind handles (`keep`): this side calls
     the student's `name.apply`, reads `y.grad_fn`, calls `y.backward(grad_output)` and reads
-    `x.grad`. No glue code of the student's stands between the test and their Function.
+    `x.grad`. No glue code of the student's stands between the test and their Function, and
+    nothing the sandbox reports about the graph is believed without checking what backward
+    does (`_check_own_backward`).
     """
 
     def _run(name, x, grad_output):
+        function = getattr(student, name)
         try:
             leaf = student.put(x.detach().clone().requires_grad_(True))
-            y = getattr(student, name).apply.keep(leaf)
-            assert y.type_name == "Tensor", (
-                f"{name}.apply(x) returned a {y.type_name}, not a tensor: forward must return "
-                "the output tensor")
-            node = y.grad_fn.get()
-            kind = None if node is None else node.type_name
-            assert kind == f"{name}Backward", (
-                f"y.grad_fn is {kind}, not {name}Backward: the gradient does not go through your "
-                f"{name}.backward. Subclass torch.autograd.Function and let {name}.apply(x) run "
-                "your forward, which returns a tensor computed from x")
-            facts = {"grad_fn": kind, "saved": len(node.saved_tensors.get())}
-            y.backward(grad_output)
+            y = function.apply.keep(leaf)
+            node, kind = _checked_node(name, y)
+            y.backward(grad_output, retain_graph=True)
             grad = leaf.grad.get()
-            value = y.detach()
         except StudentCodeError as exc:
             raise _hinted(exc) from None
         assert isinstance(grad, torch.Tensor), (
             f"x.grad after {name} is {'None' if grad is None else type(grad).__name__}, not a "
             "tensor: did backward return None?")
-        return value, grad, facts
+        _check_own_backward(function, name, y, node, leaf, grad, grad_output)
+        return y.detach(), grad, {"grad_fn": kind}
 
     return _run

@@ -3,9 +3,16 @@
 The student's forward is reached directly (`student.MyReLU.apply(x)`); backward by driving
 the graph from this side (the `run` fixture: y stays in the sandbox behind a handle, and this
 side calls y.backward). Every verdict is computed here: against the reference solution,
-against the formulas, and against finite differences of the student's own forward. The graph
-facts (the class of y.grad_fn, the number of saved tensors) are read from the sandbox and
-decide only the one point that teaches ctx.save_for_backward.
+against the formulas, and against finite differences of the student's own forward.
+
+What the sandbox says about itself (the class of y, of y.grad_fn, its saved tensors) is the
+student's word: it can cost a point, with feedback for the usual mistakes, but never earns
+one. Points come from behaviour on inputs the sandbox has not seen: values against the
+formulas (so a Function that is the identity earns nothing, even where its backward agrees
+with its forward), the student's own backward called from here agreeing with what autograd
+put in x.grad, a second backward adding the same again (the `run` fixture), and, for
+ctx.save_for_backward, autograd refusing a backward after x changed in place and backward
+following x's values when they change behind autograd's back.
 """
 
 import math
@@ -14,6 +21,7 @@ import pytest
 import torch
 
 from grader.checks import expect_tensor, scale_between
+from grader.errors import StudentCodeError
 
 NAMES = ("MyReLU", "MySoftplus", "LegendreP3")
 # Where each Function is tested: the material's [-6, 6] for Softplus; P3 a little past [-1, 1].
@@ -97,12 +105,7 @@ def _check_backward(name, x, g, grad, expected):
 def _generated(student, reference, run, draw, name):
     x, g = draw(*RANGES[name])
     exp_y, exp_grad, _ = reference.forward_backward(name, x, g)
-    y = _apply(student, name, x)
-    if name == "MyReLU" and _close(y, x):
-        raise AssertionError("MyReLU forward returns x unchanged: ReLU is max(x, 0), "
-                             "x.clamp(min=0)")
-    expect_tensor(y, exp_y, name=f"{name}.apply(x) (it should be {FORMULAS[name][0]})",
-                  check_dtype=False)
+    _check_forward(student, name, x, exp_y)
     _, grad, _ = run(name, x, g)
     _check_backward(name, x, g, grad, exp_grad)
 
@@ -153,8 +156,22 @@ def test_softplus_large_inputs(student, reference, run, rng):
                   check_dtype=False)
 
 
+def _check_forward(student, name, x, expected):
+    """Forward computes the function asked for (a consistent wrong pair earns nothing)."""
+    y = _apply(student, name, x)
+    if name == "MyReLU" and _close(y, x):
+        raise AssertionError("MyReLU forward returns x unchanged: ReLU is max(x, 0), "
+                             "x.clamp(min=0)")
+    expect_tensor(y, expected, name=f"{name}.apply(x) (it should be {FORMULAS[name][0]})",
+                  check_dtype=False)
+
+
 def _finite_difference_check(student, reference, run, x, name):
     ones = torch.ones_like(x)
+    # Backward first: a forward that remembered f(x + h) and f(x - h) would have the slope
+    # ready for it otherwise.
+    _, grad, _ = run(name, x, ones)
+    _check_forward(student, name, x, reference.forward_backward(name, x, ones)[0])
     y_plus, y_minus = _apply(student, name, x + FD_STEP), _apply(student, name, x - FD_STEP)
     assert y_plus.dtype == torch.float64 and y_plus.shape == x.shape, (
         f"{name}.apply(x) gave a {str(y_plus.dtype).removeprefix('torch.')} tensor of shape "
@@ -163,7 +180,6 @@ def _finite_difference_check(student, reference, run, x, name):
     # Elementwise functions: f(x + h) - f(x - h) taken all at once is the Jacobian's diagonal
     # times 2h, which is what backward gives for grad_output = 1.
     slope = (y_plus - y_minus) / (2 * FD_STEP)
-    _, grad, _ = run(name, x, ones)
     if _close(grad, slope, rtol=1e-5, atol=1e-6):
         return
     expected = reference.forward_backward(name, x, ones)[1]
@@ -202,7 +218,7 @@ def _dtype_name(t):
     return str(t.dtype).removeprefix("torch.")
 
 
-def _check_kept_dtype(student, name, x):
+def _check_kept_dtype(student, name, x, expected=None):
     y = _apply(student, name, x)
     assert tuple(y.shape) == tuple(x.shape), (
         f"{name}.apply(x) has shape {tuple(y.shape)} for x of shape {tuple(x.shape)}: an "
@@ -211,6 +227,9 @@ def _check_kept_dtype(student, name, x):
         f"{name} forward returned {_dtype_name(y)} for {_dtype_name(x)} input: keep x's dtype "
         "(no .float() or .double(); new tensors made with torch.zeros(shape) or "
         "torch.tensor(...) are float32 whatever x is, torch.zeros_like(x) is not)")
+    if expected is not None:  # the shape and dtype of a wrong function earn nothing
+        expect_tensor(y, expected, name=f"{name}.apply(x) (it should be {FORMULAS[name][0]})",
+                      check_dtype=False)
 
 
 def _check_float64_gradient(name, grad, expected):
@@ -230,23 +249,62 @@ def test_shapes_and_dtypes(student, reference, run, draw, rng):
     shape = (2, int(rng.integers(2, 5)), int(rng.integers(2, 5)))
     for name in NAMES:
         x, g = draw(*RANGES[name], shape=shape)
-        _check_kept_dtype(student, name, x)
+        exp_y, exp_grad, _ = reference.forward_backward(name, x, g)
+        _check_kept_dtype(student, name, x, exp_y)
         _check_kept_dtype(student, name, x.float())
         _, grad, _ = run(name, x, g)
-        _check_float64_gradient(name, grad, reference.forward_backward(name, x, g)[1])
+        _check_float64_gradient(name, grad, exp_grad)
+
+
+SAVE_RULE = ("{name}: forward must save x with ctx.save_for_backward(x), and backward read it "
+             "back with x, = ctx.saved_tensors: x was changed in place between forward and "
+             "backward, and autograd did not notice. A tensor stored as an attribute "
+             "(ctx.x = x) works by accident but escapes autograd's checks and can leak memory; "
+             "a copy of x, or something computed from it (a mask, the output), escapes them too")
+
+
+def _check_version_counter(student, name, x, g):
+    """x changed in place between forward and backward: autograd must refuse the backward.
+
+    It does exactly when backward reads back a tensor forward saved with
+    ctx.save_for_backward (the saved tensor's version counter moved on).
+    """
+    leaf = student.put(x.clone().requires_grad_(True))
+    y = getattr(student, name).apply.keep(leaf)
+    leaf.detach.keep().mul_(1.0)  # detach() shares x's version counter; mul_ moves it on
+    try:
+        y.backward(g)
+    except StudentCodeError as exc:
+        if "modified by an inplace operation" in str(exc):
+            return
+        raise
+    raise AssertionError(SAVE_RULE.format(name=name))
+
+
+def _check_follows_saved_input(student, run, name, x_before, x_after, g):
+    """x's values changed behind autograd's back (x.data): backward must see the new ones.
+
+    The saved tensor is x itself, so an honest backward gives the gradient at the new
+    values; a gradient kept from forward (a graph of its own, a stored answer) does not.
+    """
+    leaf = student.put(x_before.clone().requires_grad_(True))
+    y = getattr(student, name).apply.keep(leaf)
+    leaf.data.copy_(x_after)  # .data shares x's storage but not its version counter
+    y.backward(g)
+    after_change = leaf.grad.get()
+    _, fresh, _ = run(name, x_after, g)
+    assert _close(after_change, fresh, rtol=1e-9, atol=1e-12), (
+        f"{name}: when x's values changed between forward and backward, your backward still "
+        "gave the gradient for the old values: backward must compute from the x it reads "
+        "back from ctx.saved_tensors and from grad_output, not from anything kept from forward")
 
 
 @pytest.mark.points(1)
-def test_own_function_and_saved_tensors(student, run, draw):
+def test_own_function_and_saved_tensors(student, reference, run, draw):
     """y.grad_fn is your Function's node, and forward saves x with ctx.save_for_backward"""
     for name in NAMES:
         x, g = draw(*RANGES[name])
-        _, _, facts = run(name, x, g)
-        node = facts.get("grad_fn")
-        assert node == f"{name}Backward", (
-            f"y.grad_fn is {node}, not {name}Backward: the gradient did not go through your "
-            f"{name}: forward must return a tensor computed from x inside {name}.forward")
-        assert isinstance(facts.get("saved"), int) and facts["saved"] >= 1, (
-            f"{name}: forward must save x with ctx.save_for_backward(x), and backward read it "
-            "back with x, = ctx.saved_tensors; a tensor stored as an attribute (ctx.x = x) "
-            "works by accident but escapes autograd's checks and can leak memory")
+        _check_forward(student, name, x, reference.forward_backward(name, x, g)[0])
+        run(name, x, g)
+        _check_version_counter(student, name, x, g)
+        _check_follows_saved_input(student, run, name, x, draw(*RANGES[name], x.shape)[0], g)

@@ -1,4 +1,8 @@
-"""Public tests: run them with `grader check`."""
+"""Public tests: the material's small examples, run by `grader check` on your machine too.
+
+Each uses the material's x and, appended to it, as many values drawn from the seed, with a
+drawn grad_output: answers stored for the inputs written here earn nothing.
+"""
 
 import pytest
 import torch
@@ -11,10 +15,9 @@ def _same(a, b):
 
 
 @pytest.mark.points(1)
-def test_relu_material(student, run):
+def test_relu_material(student, run, with_drawn):
     """MyReLU on a small fixed x: forward is max(x, 0), backward zeroes the gradient where x < 0"""
-    x = torch.tensor([[-2.0, -0.5, 1.0], [3.0, -1.5, 0.25]])
-    g = torch.tensor([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
+    x, g = with_drawn(torch.tensor([[-2.0, -0.5, 1.0], [3.0, -1.5, 0.25]]), -3.0, 3.0)
     expect_tensor(student.MyReLU.apply(x), x.clamp(min=0), name="MyReLU.apply(x)")
     _, grad, _ = run("MyReLU", x, g)
     assert not _same(grad, g), ("your backward for MyReLU passes the gradient through where "
@@ -23,10 +26,9 @@ def test_relu_material(student, run):
 
 
 @pytest.mark.points(1)
-def test_softplus_material(student, run):
+def test_softplus_material(student, run, with_drawn):
     """MySoftplus on the material's x = linspace(-6, 6, 100): log(1 + e^x), gradient sigmoid(x)"""
-    x = torch.linspace(-6, 6, 100)
-    g = torch.linspace(1.0, -1.0, 100)
+    x, g = with_drawn(torch.linspace(-6, 6, 100), -6.0, 6.0)
     expect_tensor(student.MySoftplus.apply(x), torch.log1p(torch.exp(x)), name="MySoftplus.apply(x)")
     _, grad, _ = run("MySoftplus", x, g)
     assert not _same(grad, torch.sigmoid(x)), (
@@ -36,16 +38,15 @@ def test_softplus_material(student, run):
 
 
 @pytest.mark.points(1)
-def test_legendre_small(student, run):
+def test_legendre_small(student, run, with_drawn):
     """LegendreP3 at x = -1, -0.5, 0, 0.5, 1: P3(1) = 1, P3'(0) = -1.5"""
-    x = torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0])
-    g = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
-    expect_tensor(student.LegendreP3.apply(x), torch.tensor([-1.0, 0.4375, 0.0, -0.4375, 1.0]),
-                  name="LegendreP3.apply(x)")
+    x, g = with_drawn(torch.tensor([-1.0, -0.5, 0.0, 0.5, 1.0]), -2.0, 2.0)
+    # P3 = [-1, 0.4375, 0, -0.4375, 1] on the material's five points
+    expect_tensor(student.LegendreP3.apply(x), 0.5 * (5 * x ** 3 - 3 * x), name="LegendreP3.apply(x)")
     _, grad, _ = run("LegendreP3", x, g)
-    # P3'(x) = 1.5 (5x^2 - 1) = [6, 0.375, -1.5, 0.375, 6], times g
+    # P3'(x) = 1.5 (5x^2 - 1) = [6, 0.375, -1.5, 0.375, 6] there, times grad_output
     try:
-        expect_tensor(grad, torch.tensor([6.0, 0.75, -4.5, 1.5, 30.0]), name="x.grad after LegendreP3")
+        expect_tensor(grad, g * 1.5 * (5 * x ** 2 - 1), name="x.grad after LegendreP3")
     except AssertionError as exc:
         raise AssertionError("your LegendreP3 backward is off: d/dx 0.5(5x^3 - 3x) = "
                              f"1.5(5x^2 - 1), times grad_output; {exc}") from None
