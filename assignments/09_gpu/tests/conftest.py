@@ -55,6 +55,12 @@ def lesson_matrices(rng):
     return make_matrices(rng)
 
 
+@pytest.fixture
+def new_lesson_matrices(rng):
+    """A maker of new lesson-sized (a, b) from the seed at each call (for timed calls)."""
+    return lambda: make_matrices(rng)
+
+
 def _predict_checked(value, expected, name):
     if isinstance(value, torch.Tensor):
         raise AssertionError(f"{name} returned a torch tensor; return a NumPy array on the "

@@ -101,10 +101,16 @@ def test_my_conv2d_vectorised(student, timing, conv_problem):
     # small batch and few output channels: the loop's cost is per output pixel, while the
     # result crosses the pipe inside the timed call, so a large output would dilute the ratio
     x, weight, bias = conv_problem(n=2, c_in=3, size=64, c_out=8)
-    # values are the other tests' business: a flipped kernel loses its points there only
     got = student.my_conv2d(x, weight, bias, 1, 1)
     assert isinstance(got, torch.Tensor) and got.shape == (2, 8, 64, 64), (
         "my_conv2d(x, weight, bias, 1, 1) should return a tensor of shape (2, 8, 64, 64) "
         "for x of shape (2, 3, 64, 64) and 3x3 kernels; yours gave "
         f"{getattr(got, 'shape', type(got).__name__)}")
-    timing.check("conv2d", "my_conv2d", x, weight, bias, 1, 1)
+    # Every timed answer is checked, so speed counts only for right values; a wrong one is
+    # said here in those terms (the other my_conv2d tests say what is wrong with it).
+    assert torch.allclose(got, F.conv2d(x, weight, bias, 1, 1), rtol=1e-4, atol=1e-4), (
+        "the speed of my_conv2d counts only once its values are right, and they are not yet: "
+        "the other my_conv2d tests say what differs")
+    # each timed call gets a new problem of the same sizes
+    timing.check("conv2d", "my_conv2d",
+                 lambda: (*conv_problem(n=2, c_in=3, size=64, c_out=8), 1, 1), rtol=1e-4, atol=1e-4)
