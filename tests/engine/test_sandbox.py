@@ -12,6 +12,7 @@ from grader.engine import LOCAL, SERVICE, grade
 from grader.errors import SandboxUnavailable, StudentCodeError
 from grader.proxy import Connection, StudentProxy
 from grader.sandbox.layers import Layers, probe
+from grader.sandbox.process import JOB_UIDS
 
 INSPECT = """
 import os, resource, socket
@@ -81,8 +82,10 @@ def facts(inspect_file, probe_assignment) -> dict:
         conn.close()
 
 
-def test_runs_as_nobody_without_capabilities(facts):
-    assert (facts["uid"], facts["gid"], facts["groups"]) == (65534, 65534, [])
+def test_runs_as_an_unprivileged_uid_of_its_own_without_capabilities(facts):
+    # A uid no host process has (not 65534: any host process running as nobody could read a
+    # job's files through /proc/<pid>/root), the same gid, no groups.
+    assert facts["uid"] in JOB_UIDS and facts["gid"] == facts["uid"] and facts["groups"] == []
     assert facts["cap_eff"] == "0000000000000000"
     assert facts["no_new_privs"] == "1"
 
