@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from grader.assignment import Assignment
+from grader.bounds import MAX_NOTEBOOK_BYTES, bound_result
 from grader.errors import InvalidSubmission
 from grader.proxy import Connection
 from grader.results import GRADED, REJECTED, GradeResult, TestResult
@@ -45,16 +46,18 @@ def _layers(mode: str) -> Layers:
 
 def _rejected(assignment: Assignment, seed: int, layers: Layers, messages: list[str],
               started: float) -> GradeResult:
-    return GradeResult(assignment=assignment.slug, status=REJECTED, score=0.0,
+    return bound_result(GradeResult(assignment=assignment.slug, status=REJECTED, score=0.0,
                        max_score=assignment.points, seed=seed, messages=messages,
                        sandbox=layers.as_dict(), suite_version=assignment.suite_version(),
-                       duration_s=time.perf_counter() - started)
+                       duration_s=time.perf_counter() - started))
 
 
 def _checked_notebook(text: str | None) -> str | None:
     """The executed notebook as valid nbformat JSON, or None (it came from the sandbox)."""
     if not text:
         return None
+    if len(text) > MAX_NOTEBOOK_BYTES:
+        return text  # not parsed here: bound_result drops it and says why
     import nbformat
 
     try:
@@ -65,9 +68,8 @@ def _checked_notebook(text: str | None) -> str | None:
     return nbformat.writes(nb)
 
 
-def _connection(assignment: Assignment, path: Path, kind: str, layers: Layers) -> Connection:
-    return Connection(path, kind, assignment.limits, layers,
-                      forbidden_modules=assignment.forbidden.modules,
+def _connection(assignment: Assignment, data: bytes, kind: str, layers: Layers) -> Connection:
+    return Connection(data, kind, assignment.limits, layers, forbidden=assignment.forbidden,
                       gpu=assignment.device == "gpu")
 
 
@@ -88,7 +90,8 @@ def grade(submission: Path, assignment: Assignment, *, mode: str = SERVICE,
     if violations:
         return _rejected(assignment, seed, layers,
                          warnings + [v.message() for v in violations], started)
-    conn = _connection(assignment, Path(submission), sub.kind, layers)
+    # The bytes read once, without following links: nothing reads the submission by path again.
+    conn = _connection(assignment, sub.data, sub.kind, layers)
     conn.recorder = recorder
     if sub.kind == MODULE and (error := syntax_error(sub.source)):
         conn.load_error = f"your submission could not be loaded: {error}"
@@ -97,7 +100,7 @@ def grade(submission: Path, assignment: Assignment, *, mode: str = SERVICE,
         conn.prestart()
     reference = None
     if assignment.timing and "hidden" in suites:
-        reference = _connection(assignment, assignment.solution, MODULE, layers)
+        reference = _connection(assignment, assignment.solution.read_bytes(), MODULE, layers)
         reference.prestart()
     try:
         with _SESSION_LOCK:
@@ -109,12 +112,20 @@ def grade(submission: Path, assignment: Assignment, *, mode: str = SERVICE,
         if reference is not None:
             reference.close()
     score = sum(t.points for t in tests)
-    return GradeResult(
+    return bound_result(GradeResult(
         assignment=assignment.slug, status=GRADED, score=score,
         max_score=sum(t.max_points for t in tests) or assignment.points, tests=tests,
         seed=seed, messages=warnings + conn.messages, sandbox=layers.as_dict(), log=conn.log(),
         executed_notebook=_checked_notebook(conn.notebook),
-        suite_version=assignment.suite_version(), duration_s=time.perf_counter() - started)
+        suite_version=assignment.suite_version(), duration_s=time.perf_counter() - started,
+        usage=_usage(conn)))
+
+
+def _usage(conn: Connection) -> dict[str, float]:
+    """What the submission's code used, on its own clock."""
+    return {"job_s": round(conn.spent_s, 4), "calls": len(conn.timings),
+            "slowest_call_s": round(max((t.job_s for t in conn.timings), default=0.0), 4),
+            "restarts": conn.restarts}
 
 
 def write_gradescope(result: GradeResult, path: Path) -> None:

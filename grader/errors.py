@@ -7,6 +7,7 @@ from grader.guest.wire import WireError
 __all__ = [
     "GraderError",
     "GradingTimeout",
+    "InfrastructureFault",
     "InvalidAssignment",
     "InvalidSubmission",
     "SandboxUnavailable",
@@ -41,7 +42,12 @@ class StudentCodeError(GraderError):
 
 
 class GradingTimeout(StudentCodeError):
-    """A call into the student's code ran past its wall-clock limit."""
+    """A call into the student's code ran past its time limit (on the job's own clock: it ran or slept)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, kind="timeout")
+
+
+class InfrastructureFault(GraderError):
+    """The machine, not the submission, failed the grading (a sandbox that got no CPU for
+    several times its limit, or was frozen): retry it elsewhere, never record a score."""

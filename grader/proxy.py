@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader.errors import GradingTimeout, StudentCodeError
+from grader.assignment import Forbidden
+from grader.errors import GradingTimeout, InfrastructureFault, StudentCodeError
 from grader.guest.wire import Ref, WireError
+from grader.sandbox.clock import backstop_s
 from grader.sandbox.layers import Layers
 from grader.sandbox.limits import Limits
 from grader.sandbox.process import CallTiming, Sandbox
@@ -29,17 +31,19 @@ READ_GRACE_S = 1.0
 class Connection:
     """A lazily (re)started sandbox holding one submission (or the reference)."""
 
-    submission: Path
+    submission: bytes | Path  # the checked bytes (a Path is read by the sandbox, without links)
     kind: str
     limits: Limits
     layers: Layers
     forbidden_modules: dict[str, str] = field(default_factory=dict)
     gpu: bool = False
+    # The manifest's whole [forbidden] table: calls and attributes are replaced in the guest
+    # at run time, and a call that reached one fails on this side's reading of the manifest.
+    forbidden: Forbidden | None = None
     load_error: str | None = None
     sandbox: Sandbox | None = None
     generation: int = 0
     restarts: int = 0
-    deadline: float | None = None
     logs: list[str] = field(default_factory=list)
     notebook: str | None = None
     messages: list[str] = field(default_factory=list)
@@ -51,8 +55,20 @@ class Connection:
     _pending: Pending | None = None
 
     def __post_init__(self) -> None:
-        # The whole grading's budget, across tests and restarts.
-        self.expires = time.monotonic() + self.limits.total_timeout_s
+        # The whole grading's budget, across tests and restarts, on the job's own clock
+        # (seconds it ran or slept: loads and calls), and the current test's share of it.
+        self.spent_s = 0.0
+        self._test = (float("inf"), 0.0)  # (the test's budget, spent_s when it began)
+        # Past this wall-clock time the machine, not the submission, failed the grading.
+        self.backstop_at = time.monotonic() + backstop_s(self.limits.total_timeout_s)
+
+    def begin_test(self, budget_s: float) -> None:
+        """A test begins: its calls together may run or sleep for budget_s seconds."""
+        self._test = (budget_s, self.spent_s)
+
+    def spend(self, seconds: float) -> None:
+        """Count seconds the job ran or slept (a load, a call) against the budgets."""
+        self.spent_s += max(seconds, 0.0)
 
     def prestart(self) -> None:
         """Start the sandbox now without waiting for it to load (overlaps test collection)."""
@@ -63,8 +79,20 @@ class Connection:
 
     def _new_sandbox(self) -> Sandbox:
         self.generation += 1
+        bans = self.forbidden or Forbidden()
         return Sandbox(self.submission, self.kind, limits=self.limits, layers=self.layers,
-                       forbidden_modules=self.forbidden_modules, gpu=self.gpu)
+                       forbidden_modules={**bans.modules, **self.forbidden_modules}, gpu=self.gpu,
+                       guest_options={"forbidden_calls": bans.calls,
+                                      "forbidden_attributes": bans.attributes})
+
+    def _forbidden_uses(self, reported: Any) -> list[str]:
+        """The manifest's rules among the names the guest reported (forged names are dropped)."""
+        if not isinstance(reported, list) or self.forbidden is None:
+            return []
+        rules = {**self.forbidden.calls, **self.forbidden.attributes}
+        return [f"your code used `{name.lstrip('.')}`, which is not allowed here: {rules[name]}"
+                for name in dict.fromkeys(n for n in reported[:50] if isinstance(n, str))
+                if name in rules]
 
     def _ensure(self) -> Sandbox | None:
         with self._lock:
@@ -89,7 +117,9 @@ class Connection:
             if not spawned:
                 sandbox.spawn()
             report = sandbox.wait_ready()
+            self.spend(sandbox.load_s)
         except StudentCodeError as exc:
+            self.spend(sandbox.load_s)
             self.load_error = f"your submission could not be loaded: {exc}"
             self.messages.append(self.load_error)
             return None
@@ -102,6 +132,10 @@ class Connection:
             self.notebook = notebook.decode("utf-8", "replace")
         for err in report.get("cell_errors", [])[:20]:
             note = f"{str(err)[:300]} (the cells after it still ran)"
+            if note not in self.messages:
+                self.messages.append(note)
+        for use in self._forbidden_uses(report.get("forbidden")):
+            note = f"{use} (while your submission was loading; it was refused)"
             if note not in self.messages:
                 self.messages.append(note)
         names = report.get("names")
@@ -146,16 +180,24 @@ class Connection:
         sandbox = self._ensure()
         if sandbox is None:
             raise StudentCodeError(self.load_error or "your code is not running", kind="load")
-        left_total = self.expires - time.monotonic()
+        if time.monotonic() > self.backstop_at:
+            raise InfrastructureFault(
+                f"the grading took far longer in wall-clock time than the {self.limits.total_timeout_s:g} s "
+                "its code may use: the machine was starved or stalled; grade it again")
+        left_total = self.limits.total_timeout_s - self.spent_s
         timeout = min(self.limits.call_timeout_s, left_total)
-        total_message = (f"grading ran past its total time limit "
-                         f"({self.limits.total_timeout_s:g} s) while {what}")
+        total_message = (f"your code ran or slept for the grading's whole time limit "
+                         f"({self.limits.total_timeout_s:g} s in all, not counting time spent "
+                         f"waiting for a CPU) while {what}")
         if timeout <= 0:
             raise GradingTimeout(total_message)
-        if self.deadline is not None:
-            timeout = min(timeout, self.deadline - time.monotonic())
+        test_budget, test_start = self._test
+        left_test = test_budget - (self.spent_s - test_start)
+        if left_test < timeout:
+            timeout = left_test
             if timeout <= 0:
-                raise GradingTimeout(f"this test's time ran out before {what}")
+                raise GradingTimeout(f"this test's time ({test_budget:g} s of your code's "
+                                     f"running or sleeping) ran out before {what}")
         if self.recorder is not None:
             self.recorder.append(message)
         sent = sandbox.send(message, what)
@@ -171,6 +213,10 @@ class Connection:
 
     def answer(self, response: dict[str, Any]) -> Any:
         """The value of a response, or the student's error raised as StudentCodeError."""
+        uses = self._forbidden_uses(response.get("forbidden"))
+        if uses:
+            # Whatever the call returned: it reached an API the exercise forbids.
+            raise StudentCodeError("; ".join(uses), kind="forbidden")
         if response.get("ok") is True:
             return response.get("value")
         error = response.get("error") if isinstance(response.get("error"), dict) else {}
@@ -206,12 +252,6 @@ class Connection:
             message["keep"] = True
         return self.start(_with_refs(message, self._encode_arg), what)
 
-    def call_stored(self, function: str, stored: RemoteObject) -> Any:
-        """Call a function with (args, kwargs) stored earlier by `put` (for timing)."""
-        message = {"op": "call", "target": None, "path": [function],
-                   "stored": self._encode_arg(stored)}
-        return self.request(message, f"calling {function}")
-
     def get(self, target: Ref | None, path: list[str]) -> Any:
         """Read an attribute's value from the sandbox."""
         return self.request({"op": "get", "target": target, "path": path},
@@ -244,6 +284,7 @@ class Pending:
                 self._sent, deadline, self._what,
                 from_ref=lambda ref: RemoteObject(conn, ref, generation))
             conn.timings.append(timing)
+            conn.spend(timing.job_s)
             self._outcome = (True, conn.answer(response))
         except GradingTimeout as exc:
             self._outcome = (False, GradingTimeout(self._total_message) if self._total_message

@@ -22,6 +22,8 @@ REJECTED = "rejected"
 class TestResult:
     """One test's outcome: points earned out of points possible, and why."""
 
+    __test__ = False  # a result, not a pytest test class
+
     name: str
     points: float
     max_points: float
@@ -63,6 +65,9 @@ class GradeResult:
     # A fingerprint of the test suite the score was computed with (for regrade history).
     suite_version: str = ""
     duration_s: float = 0.0
+    # The submission's time on its own clock (ran or slept, not waiting for a CPU): `job_s`
+    # in all, `slowest_call_s`, `calls`, `restarts`. `grader validate` sets limits from it.
+    usage: dict[str, float] = field(default_factory=dict)
 
     @property
     def fraction(self) -> float:
@@ -91,6 +96,8 @@ class GradeResult:
         data = self.to_dict()
         data["tests"] = [asdict(t) for t in shown]
         data["withheld_tests"] = len(withheld)
+        # The secret seed is the instructors' (a regrade reproduces it); students never see it.
+        data.pop("seed", None)
         data.pop("log", None)
         data.pop("executed_notebook", None)
         return data

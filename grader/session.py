@@ -16,6 +16,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import hashlib
+import hmac
 import importlib.util
 import io
 import os
@@ -23,7 +25,6 @@ import shutil
 import sys
 import tempfile
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,8 @@ from typing import Any
 import pytest
 
 from grader.assignment import Assignment
-from grader.errors import GradingTimeout, InvalidAssignment, StudentCodeError
+from grader.bounds import MAX_TEST_MESSAGE, clip
+from grader.errors import GradingTimeout, InfrastructureFault, InvalidAssignment, StudentCodeError
 from grader.proxy import Connection, StudentProxy
 from grader.results import HIDDEN, VISIBILITIES, VISIBLE, TestResult
 from grader.timing import Timing
@@ -75,7 +77,22 @@ def load_reference(assignment: Assignment) -> ModuleType:
     return _reference_modules[path]
 
 
+def derive_test_seed(secret: int, test_id: str) -> int:
+    """A test's seed from the submission's secret one, in [0, 2**31).
+
+    HMAC-SHA256 keyed with the secret: the inputs a test sends into the sandbox can reveal
+    at most their own seed, never the secret nor another test's inputs.
+    """
+    key = int(secret).to_bytes(16, "big", signed=True)
+    digest = hmac.new(key, test_id.encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:4], "big") >> 1
+
+
 def _message(exc: BaseException) -> str:
+    return clip(_full_message(exc), MAX_TEST_MESSAGE)
+
+
+def _full_message(exc: BaseException) -> str:
     if isinstance(exc, GradingTimeout):
         return str(exc)
     if isinstance(exc, StudentCodeError):
@@ -102,6 +119,7 @@ class GradingPlugin:
         self.total = 0
         self.collect_errors: list[str] = []
         self._started: dict[str, float] = {}
+        self.fault: InfrastructureFault | None = None
         self._timing: Timing | None = None
 
     # -- configuration ---------------------------------------------------------------
@@ -133,8 +151,8 @@ class GradingPlugin:
 
     @pytest.fixture
     def seed(self, request: pytest.FixtureRequest) -> int:
-        """This submission's secret seed, mixed with the test's name."""
-        return (self.options.seed ^ zlib.crc32(request.node.name.encode())) % (2**31)
+        """This test's seed: a one-way function (HMAC) of the secret seed and the test's id."""
+        return derive_test_seed(self.options.seed, request.node.nodeid)
 
     @pytest.fixture
     def rng(self, seed: int):
@@ -159,7 +177,7 @@ class GradingPlugin:
         # A call an earlier test began and never read ends before this test's clock starts.
         self.conn.settle()
         timeout = float(_marker_value(item, "timeout", DEFAULT_TEST_TIMEOUT))
-        self.conn.deadline = time.monotonic() + timeout
+        self.conn.begin_test(timeout)
         self._started[item.nodeid] = time.perf_counter()
         self._timing = None
 
@@ -167,7 +185,14 @@ class GradingPlugin:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
         outcome = yield
         report = outcome.get_result()
-        if report.when == "call" or (report.when == "setup" and not report.passed):
+        if call.excinfo is not None and isinstance(call.excinfo.value, InfrastructureFault):
+            # The machine failed, not the student: no test is scored, the grading stops
+            # and the fault reaches the caller, who retries it (never recorded as a score).
+            self.fault = self.fault or call.excinfo.value
+            item.session.shouldstop = "infrastructure fault"
+            return
+        if self.fault is None and (report.when == "call"
+                                   or (report.when == "setup" and not report.passed)):
             self._record(item, call, report)
 
     def _record(self, item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
@@ -284,6 +309,8 @@ def run_tests(assignment: Assignment, conn: Connection, options: SessionOptions)
     finally:
         sys.pycache_prefix, sys.dont_write_bytecode = prefix, dont_write
         _forget_test_modules(assignment.path)
+    if plugin.fault is not None:
+        raise plugin.fault
     if plugin.collect_errors or code in (pytest.ExitCode.USAGE_ERROR,
                                           pytest.ExitCode.INTERNAL_ERROR):
         detail = "\n".join(plugin.collect_errors) or f"pytest exit code {code}"

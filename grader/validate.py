@@ -116,11 +116,39 @@ def _full_marks(assignment: Assignment, mode: str) -> list[Check]:
     checks.append(Check("test points add up to the manifest's total",
                         abs(total - assignment.points) < 1e-9,
                         f"tests give {total}, manifest says {assignment.points}"))
+    if not skipped:  # a reference that could not run all its tests here proves no limit
+        checks.append(limits_fit(assignment, result))
     timed = [t for t in result.tests if t.timing]
     for t in timed:
         checks.append(Check(f"timing threshold holds with margin: {t.name}", t.passed,
                             f"ratio {t.timing['ratio']:.2f} against limit {t.timing['limit']:.2f}"))
     return checks
+
+
+# Limits are set from what the reference needs on its own clock: room for an honest
+# solution LIMIT_MARGIN times slower, and no more than LOOSE_FACTOR times (or the floor),
+# so a submission that sleeps or spins cannot hold a grader much longer than that.
+LIMIT_MARGIN, LOOSE_FACTOR = 5.0, 25.0
+CALL_FLOOR_S, TOTAL_FLOOR_S = 10.0, 60.0
+
+
+def limits_fit(assignment: Assignment, result: GradeResult) -> Check:
+    """The manifest's time limits leave an honest solution room and a hostile one little."""
+    lim, usage = assignment.limits, result.usage
+    job, slowest = float(usage.get("job_s", 0.0)), float(usage.get("slowest_call_s", 0.0))
+    problems = []
+    for name, limit, need, floor in (("call_timeout_s", lim.call_timeout_s, slowest, CALL_FLOOR_S),
+                                     ("total_timeout_s", lim.total_timeout_s, job, TOTAL_FLOOR_S)):
+        if limit < LIMIT_MARGIN * need:
+            problems.append(f"{name} = {limit:g} s leaves an honest solution too little room: "
+                            f"the reference needs {need:.2f} s; give at least "
+                            f"{LIMIT_MARGIN * need:.0f} s")
+        elif limit > max(LOOSE_FACTOR * need, floor):
+            problems.append(f"{name} = {limit:g} s is far more than the reference's {need:.2f} s: "
+                            f"a submission that sleeps holds a grader that long; "
+                            f"{max(LOOSE_FACTOR * need, floor):.0f} s at most")
+    return Check("time limits fit the reference (its own time: ran or slept)", not problems,
+                 "; ".join(problems))
 
 
 def _zero(assignment: Assignment, path: Path, mode: str) -> Check:

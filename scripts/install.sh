@@ -22,3 +22,7 @@ fi
 
 # torch pinned to the CPU build beside the project's range, so pip never picks a CUDA build.
 python -m pip install -q torch==2.13.0 -e ".[web,workers,dev]"
+
+# A start-up hook so `python -m grader.cli` (or -m workers, -m web) never imports a module
+# from the working directory, a folder of submissions say (grader/safe_path.py).
+python -c "from grader.safe_path import write_pth; print('wrote', write_pth())"

@@ -4,7 +4,8 @@ Errors sort into three kinds:
 - the student's (their code raised, hung, broke a limit): the engine returns them as a
   result, and they are recorded like any score, never retried;
 - the instructor's (InvalidAssignment) or a bug: the submission is failed with the reason;
-- infrastructure (database or broker away, a sandbox layer missing on this node): the lease
+- infrastructure (database or broker away, a sandbox layer missing on this node, a sandbox
+  the machine starved or froze: grader.errors.InfrastructureFault): the lease
   is handed back and the caller retries with backoff (`INFRA_ERRORS`).
 """
 
@@ -22,7 +23,7 @@ import sqlalchemy.exc
 from sqlalchemy import select
 
 from grader.assignment import Assignment, find
-from grader.errors import InvalidAssignment, SandboxUnavailable
+from grader.errors import InfrastructureFault, InvalidAssignment, SandboxUnavailable
 from workers import leases
 from workers.config import Settings
 from workers.models import Submission
@@ -38,6 +39,7 @@ INFRA_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.TimeoutError,
     kombu.exceptions.OperationalError,
     SandboxUnavailable,
+    InfrastructureFault,  # the sandbox got no CPU for several times its limit, or was frozen
 )
 
 # What grade_one reports back (also the task's return value, for logs).

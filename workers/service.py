@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from grader.assignment import Assignment, find
+from grader.sandbox.clock import backstop_s
 from workers import leases
 from workers.config import Settings
 from workers.db import as_utc
@@ -47,8 +48,13 @@ def queue_for(assignment: Assignment) -> str:
 
 
 def hard_limit_s(assignment: Assignment, settings: Settings) -> float:
-    """The Celery hard time limit of one grading: the student's total limit plus engine overhead."""
-    return assignment.limits.total_timeout_s + settings.engine_overhead_s
+    """The Celery hard time limit of one grading: past the engine's own wall-clock backstop.
+
+    The student's limits count the job's own time (not time waiting for a CPU); the
+    engine gives up on a starved sandbox at the backstop (an InfrastructureFault, retried),
+    so this limit only fires when the engine itself is stuck.
+    """
+    return backstop_s(assignment.limits.total_timeout_s) + settings.engine_overhead_s
 
 
 def lease_s(assignment: Assignment, settings: Settings) -> float:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from grader.guest.dispatch import Dispatcher, install_import_blocker
+from grader.guest.forbid import drain as drain_forbidden
+from grader.guest.forbid import install as install_forbidden
 from grader.guest.wire import PREFIX
 
 TYPE_CHECKING = False  # typing itself costs start-up time in every job
@@ -31,18 +33,23 @@ class _NotebookDispatcher(Dispatcher):
                 if not n.startswith("_") and n not in ("In", "Out", "exit", "quit", "get_ipython")]
 
 
-def setup(forbidden_modules: dict[str, str], max_blob_bytes: int) -> None:
-    """Install the import blocker and a dispatcher over the user namespace."""
+def setup(forbidden_modules: dict[str, str], max_blob_bytes: int,
+          forbidden_calls: dict[str, str] | None = None,
+          forbidden_attributes: dict[str, str] | None = None) -> None:
+    """Install the import blocker, the run-time bans and a dispatcher over the user namespace."""
     global _dispatcher
     install_import_blocker(forbidden_modules)
+    install_forbidden(forbidden_calls or {}, forbidden_attributes or {}, forbidden_modules)
     ns = get_ipython().user_ns  # noqa: F821 - provided by IPython in the kernel
     _dispatcher = _NotebookDispatcher(_UserNamespace(ns), max_blob_bytes)
 
 
 def names(resp_path: str) -> None:
-    """Write the notebook's public names, one per line."""
+    """Write the notebook's public names and the forbidden APIs its cells reached, as JSON."""
+    import json
+
     with open(resp_path, "w") as f:
-        f.write("\n".join(sorted(_dispatcher.names())))
+        json.dump({"names": sorted(_dispatcher.names()), "forbidden": drain_forbidden()}, f)
 
 
 def serve(req_path: str, resp_path: str) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 import traceback
 
-from grader.guest.wire import Limits, Ref, WireError, decode_body, encode_frame
+from grader.guest.forbid import drain as drain_forbidden
+from grader.guest.wire import Limits, Ref, WireError, decode_body, encode_frame, frame_seq
 
 TYPE_CHECKING = False  # typing itself costs start-up time in every job
 if TYPE_CHECKING:
@@ -115,11 +116,7 @@ class Dispatcher:
             func = self.resolve(target, path)
             if not callable(func):
                 raise TypeError(f"`{'.'.join(path) or 'object'}` is not callable")
-            if "stored" in request:  # (args, kwargs) put here earlier, for timing
-                args, kwargs = request["stored"]
-                value = func(*args, **kwargs)
-            else:
-                value = func(*request.get("args", ()), **request.get("kwargs", {}))
+            value = func(*request.get("args", ()), **request.get("kwargs", {}))
             # `keep`: the value stays here behind a handle, even when it is plain data (a
             # tensor that is part of an autograd graph, for the trusted side to drive).
             return self.to_ref(value) if request.get("keep") else value
@@ -138,14 +135,24 @@ class Dispatcher:
     def answer(self, request_frame_body: tuple[bytes, bytes], filename_hint: str) -> bytes:
         """Decode a request, run it, encode the response frame (never raises)."""
         header, blob = request_frame_body
+        seq = frame_seq(header)  # echoed in the answer: the trusted side checks it
         try:
             request = decode_body(header, blob, Limits(), self.from_ref)
             value = self.handle(request)
-            return encode_frame({"ok": True, "value": value}, self.to_ref, self.max_blob_bytes)
+            return encode_frame(_with_uses({"ok": True, "value": value}), self.to_ref,
+                                self.max_blob_bytes, seq=seq)
         except SystemExit as exc:
             error = {"type": "SystemExit", "message": f"your code called sys.exit({exc.code!r})",
                      "traceback": ""}
         except BaseException as exc:  # the student's exception is the answer
             error = describe_exception(exc, filename_hint)
-        return encode_frame({"ok": False, "error": error})
+        return encode_frame(_with_uses({"ok": False, "error": error}), seq=seq)
+
+
+def _with_uses(response: dict[str, Any]) -> dict[str, Any]:
+    """Add the forbidden APIs the call reached (the trusted side fails the test on them)."""
+    used = drain_forbidden()
+    if used:
+        response["forbidden"] = used
+    return response
 

@@ -7,11 +7,12 @@ one-line cell asks the kernel-side bridge to answer it from the notebook's names
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
 from grader.guest.serve import read_frame, write_all
-from grader.guest.wire import PREFIX, encode_frame
+from grader.guest.wire import PREFIX, encode_frame, frame_seq
 
 TYPE_CHECKING = False  # typing itself costs start-up time in every job
 if TYPE_CHECKING:
@@ -50,6 +51,28 @@ def run_extra(client: Any, nb: Any, cell: Any) -> None:
         client.execute_cell(cell, len(nb.cells) - 1)
     finally:
         nb.cells.pop()
+
+
+MAX_OUTPUT_CHARS = 20_000  # per output; the trusted side caps the whole notebook again
+
+
+def trim_outputs(nb: Any) -> None:
+    """Cut long text outputs and drop large images so the executed notebook stays small."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if isinstance(out.get("text"), str) and len(out["text"]) > MAX_OUTPUT_CHARS:
+                out["text"] = out["text"][:MAX_OUTPUT_CHARS] + "\n[output cut by the grader]\n"
+            data = out.get("data") or {}
+            for mime in list(data):
+                value = data[mime]
+                if isinstance(value, list):
+                    value = "".join(value)
+                if not isinstance(value, str) or len(value) <= MAX_OUTPUT_CHARS:
+                    continue
+                if mime == "text/plain":
+                    data[mime] = value[:MAX_OUTPUT_CHARS] + "\n[output cut by the grader]"
+                else:
+                    del data[mime]  # a large image or HTML table: the text form stays
 
 
 def execute(client: Any, nb: Any) -> dict[str, Any]:
@@ -93,17 +116,22 @@ def run_notebook(config: dict[str, Any], rfd: int, wfd: int) -> int:
         setup = _code_cell(
             "import grader.guest.bridge as __tg_bridge__\n"
             f"__tg_bridge__.setup({config.get('forbidden_modules', {})!r}, "
-            f"{config.get('max_blob_bytes', 256 << 20)})"
+            f"{config.get('max_blob_bytes', 256 << 20)}, "
+            f"{config.get('forbidden_calls', {})!r}, {config.get('forbidden_attributes', {})!r})"
         )
         run_extra(client, nb, setup)
         report = execute(client, nb)
+        trim_outputs(nb)
         report["notebook"] = nbformat.writes(nb).encode()
         if report["ready"]:
             names = _code_cell(f"__tg_bridge__.names({resp_path!r})")
             run_extra(client, nb, names)
             with open(resp_path) as f:
-                report["names"] = f.read().split()
-        write_all(wfd, encode_frame(report))
+                found = json.load(f)
+            report["names"] = found["names"]
+            if found["forbidden"]:
+                report["forbidden"] = found["forbidden"]
+        write_all(wfd, encode_frame(report, seq=0))
         if not report["ready"]:
             return 0
         call = _code_cell(f"__tg_bridge__.serve({req_path!r}, {resp_path!r})")
@@ -117,7 +145,8 @@ def run_notebook(config: dict[str, Any], rfd: int, wfd: int) -> int:
             except Exception as exc:
                 write_all(wfd, encode_frame({"ok": False, "error": {
                     "type": "DeadKernel", "traceback": "",
-                    "message": f"the notebook's kernel stopped answering: {str(exc)[:300]}"}}))
+                    "message": f"the notebook's kernel stopped answering: {str(exc)[:300]}"}},
+                    seq=frame_seq(header)))
                 return 0
             _relay_output(call)
             with open(resp_path, "rb") as f:

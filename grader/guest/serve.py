@@ -13,6 +13,8 @@ import os
 import sys
 
 from grader.guest.dispatch import Dispatcher, describe_exception, install_import_blocker
+from grader.guest.forbid import drain as drain_forbidden
+from grader.guest.forbid import install as install_forbidden
 from grader.guest.wire import PREFIX, encode_frame
 
 TYPE_CHECKING = False  # typing itself costs start-up time in every job
@@ -107,12 +109,17 @@ def main(argv: list[str]) -> int:
 
         return run_notebook(config, rfd, wfd)
     install_import_blocker(forbidden)
+    install_forbidden(config.get("forbidden_calls", {}), config.get("forbidden_attributes", {}),
+                      forbidden)
     report, module = load_module(config["path"])
+    used = drain_forbidden()
+    if used:
+        report["forbidden"] = used
     if module is not None:
         dispatcher = Dispatcher(module, max_blob)
         report["names"] = sorted(n for n in dispatcher.names() if not n.startswith("_"))
     sys.stdout.flush()
-    write_all(wfd, encode_frame(report))
+    write_all(wfd, encode_frame(report, seq=0))  # the load report is frame 0
     if module is not None:
         serve(dispatcher, rfd, wfd, config["path"])
     return 0

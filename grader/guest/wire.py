@@ -151,12 +151,28 @@ class Encoder:
                 "requires_grad": bool(t.requires_grad), "device": str(t.device)}
 
 
-def encode_frame(value: Any, to_ref=None, max_blob_bytes: int = 256 << 20) -> bytes:
-    """One frame holding `value`."""
+def encode_frame(value: Any, to_ref=None, max_blob_bytes: int = 256 << 20,
+                 seq: int | None = None) -> bytes:
+    """One frame holding `value`; `seq` (a request's number, echoed by its answer) leads the header."""
     enc = Encoder(to_ref, max_blob_bytes)
-    header = json.dumps({"v": enc.encode(value), "blobs": [len(b) for b in enc.blobs]},
-                        separators=(",", ":")).encode()
+    meta = {} if seq is None else {"seq": int(seq)}
+    meta.update(v=enc.encode(value), blobs=[len(b) for b in enc.blobs])
+    header = json.dumps(meta, separators=(",", ":")).encode()
     return PREFIX.pack(len(header), enc.blob_bytes) + header + b"".join(enc.blobs)
+
+
+def frame_seq(header: bytes) -> int | None:
+    """The sequence number a frame's header starts with (`{"seq":N,`), None when it has none.
+
+    Read from the header's first bytes, before (and whether or not) the rest decodes: the
+    trusted side checks it on every answer, and the guest echoes it even for a request it
+    could not decode.
+    """
+    if not header.startswith(b'{"seq":'):
+        return None
+    end = header.find(b",", 7, 28)
+    digits = bytes(header[7:end]) if end > 7 else b""
+    return int(digits) if digits.isdigit() else None
 
 
 class Decoder:

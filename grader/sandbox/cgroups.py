@@ -160,6 +160,47 @@ class JobCgroup:
                     pass
             time.sleep(0.01)
 
+    def tasks(self) -> list[int]:
+        """Thread ids of every process still in the job (for their scheduler statistics)."""
+        if self.version == "v2":
+            path = self.dirs["unified"] / "cgroup.threads"
+        else:
+            path = (self.dirs.get("pids") or self.dirs["memory"]) / "tasks"
+        try:
+            return [int(t) for t in path.read_text().split()]
+        except (OSError, ValueError):
+            return []
+
+    def cpu_s(self) -> float:
+        """CPU seconds the job has used so far (one file read: this is sampled often)."""
+        if self.version == "v1" and "cpuacct" in self.dirs:
+            return _read_int(self.dirs["cpuacct"] / "cpuacct.usage") / 1e9
+        d = self.dirs.get("unified")
+        return _read_key(d / "cpu.stat", "usage_usec") / 1e6 if d is not None else 0.0
+
+    def pressure_full_s(self) -> float | None:
+        """Seconds in which every runnable task of the job waited for a CPU (cpu.pressure
+        `full`), None where the kernel keeps no pressure files for the job's cgroup.
+
+        On v1 machines the controller-less cgroup2 mount beside the controllers keeps them
+        too: pressure is accounted by the default hierarchy, controllers or not.
+        """
+        d = self.dirs.get("unified")
+        if d is None:
+            return None
+        try:
+            for line in (d / "cpu.pressure").read_text().splitlines():
+                if line.startswith("full "):
+                    return int(line.rpartition("total=")[2]) / 1e6
+        except (OSError, ValueError):
+            pass
+        return None
+
+    def frozen(self) -> bool:
+        """Whether the job's cgroup (or one above it) is frozen: only the host can do that."""
+        d = self.dirs.get("unified")
+        return d is not None and _read_key(d / "cgroup.events", "frozen") == 1
+
     def usage(self) -> Usage:
         """The kernel's accounting for the job so far."""
         if self.version == "v2":

@@ -14,9 +14,18 @@ from grader.sandbox import cgroups
 
 
 def _cgroup_dirs(prefix: str) -> list[str]:
+    # Only where JobCgroup makes them (ROOT/torchgrade, ROOT/<hierarchy>/torchgrade): a
+    # recursive glob walked every cgroup on the machine and failed when one went away.
     found = []
-    for parent in cgroups.ROOT.glob(f"**/{cgroups.PARENT}"):
-        found += [str(d) for d in parent.glob(prefix + "*") if d.is_dir()]
+    try:
+        parents = [cgroups.ROOT / cgroups.PARENT] + [d / cgroups.PARENT for d in cgroups.ROOT.iterdir()]
+    except OSError:
+        return []
+    for parent in parents:
+        try:
+            found += [str(d) for d in parent.glob(prefix + "*") if d.is_dir()]
+        except OSError:  # not there, or went away while read
+            pass
     return found
 
 
@@ -51,3 +60,13 @@ def leftovers(pid: int | None = None, *, children: bool = True) -> list[str]:
     prefix = cgroups.job_prefix(pid)
     found = _cgroup_dirs(prefix) + _job_dirs(prefix)
     return found + (_children(pid) if children else [])
+
+
+def leftovers_after(grace_s: float = 2.5, pid: int | None = None) -> list[str]:
+    """What is still left once a grace has passed (the kernel reaps a killed job quickly)."""
+    import time
+
+    deadline = time.monotonic() + grace_s
+    while (found := leftovers(pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found

@@ -10,18 +10,13 @@ import pytest
 
 from grader.engine import grade
 from grader.results import GradeResult
-from grader.sandbox.leftovers import leftovers
+from grader.sandbox.leftovers import leftovers_after
 
 
 def assert_nothing_left() -> None:
     """No job cgroup, job folder or child process of this process is left (after a grace)."""
-    found: list[str] = []
-    for _ in range(50):
-        found = leftovers()
-        if not found:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"the grading left these behind: {found}")
+    found = leftovers_after()
+    assert not found, f"the grading left these behind: {found}"
 
 
 @pytest.fixture
@@ -41,3 +36,18 @@ def grade_hostile() -> Callable[..., GradeResult]:
         return result
 
     return run
+
+
+@pytest.fixture(scope="session")
+def require_full_sandbox() -> None:
+    """The hostile tests need every sandbox layer (CI installs bubblewrap and runs as root)."""
+    from grader.sandbox.layers import probe
+
+    missing = probe().missing()
+    assert not missing, f"these tests need every sandbox layer; missing {missing}"
+
+
+@pytest.fixture
+def nothing_left() -> Callable[[], None]:
+    """`nothing_left()` asserts no job cgroup, folder or child process is left."""
+    return assert_nothing_left

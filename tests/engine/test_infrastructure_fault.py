@@ -1,0 +1,60 @@
+"""A grading the machine failed is no score: the fault reaches the caller, who retries it.
+
+The sandbox is frozen from outside (the host alone can do that: cgroup.freeze), so the
+job's clock does not advance while the wall clock does; past the wall backstop the call
+raises InfrastructureFault. grade() must then record nothing (no result with a zero for
+the test) and leave nothing behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import pytest
+
+from grader.engine import grade
+from grader.errors import InfrastructureFault
+from grader.sandbox import cgroups
+
+pytestmark = pytest.mark.usefixtures("require_full_sandbox")
+
+
+def _freeze_our_jobs(stop: threading.Event) -> None:
+    """Freeze every job cgroup of this process that has a freezer, until stopped."""
+    while not stop.wait(0.1):
+        for parent in cgroups.ROOT.glob(f"unified/{cgroups.PARENT}"):
+            for job in parent.glob(cgroups.job_prefix() + "*"):
+                try:
+                    (job / "cgroup.freeze").write_text("1")
+                except OSError:
+                    pass
+
+
+def test_a_frozen_sandbox_raises_instead_of_scoring(probe_assignment, write_submission,
+                                                   nothing_left):
+    limits = dataclasses.replace(probe_assignment.limits, call_timeout_s=1.0, load_timeout_s=2.0)
+    tight = dataclasses.replace(probe_assignment, limits=limits)
+    sub = write_submission("""
+import time
+def answer(x):
+    time.sleep(1.5)
+    return x * 2
+def run():
+    return "ok"
+def echo(value):
+    return value
+""")
+    stop = threading.Event()
+    freezer = threading.Thread(target=_freeze_our_jobs, args=(stop,), daemon=True)
+    started = time.monotonic()
+    freezer.start()
+    try:
+        with pytest.raises(InfrastructureFault):
+            grade(sub, tight, mode="service", seed=1)
+    finally:
+        stop.set()
+        freezer.join()
+    assert time.monotonic() - started < 40  # the backstop: 3 x 2 s + 5 s, at the load
+    nothing_left()
