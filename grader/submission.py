@@ -301,8 +301,8 @@ def _read_fd(fd: int, path: Path, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def load_submission(path: Path, max_bytes: int = MAX_BYTES) -> Submission:
-    """Read a submission file once, without following links, and check it; the bytes are in .data."""
+def read_file_no_follow(path: Path, max_bytes: int = MAX_BYTES) -> bytes:
+    """A submission file's bytes, read once, refusing links and anything but a regular file."""
     path = Path(path)
     try:
         mode = os.lstat(path).st_mode
@@ -313,10 +313,15 @@ def load_submission(path: Path, max_bytes: int = MAX_BYTES) -> Submission:
     _refuse_kind(mode, path)  # before opening: opening a FIFO or a device can block or act
     fd = _open_no_follow(path)
     try:
-        data = _read_fd(fd, path, max_bytes)
+        return _read_fd(fd, path, max_bytes)
     finally:
         os.close(fd)
-    return read_submission(path.name, data, max_bytes)
+
+
+def load_submission(path: Path, max_bytes: int = MAX_BYTES) -> Submission:
+    """Read a submission file once, without following links, and check it; the bytes are in .data."""
+    path = Path(path)
+    return read_submission(path.name, read_file_no_follow(path, max_bytes), max_bytes)
 
 
 def syntax_error(source: str) -> str | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.errors import InvalidSubmission
-from grader.submission import load_submission
+from grader.submission import read_file_no_follow
 
 FINAL = ("graded", "failed")
 
@@ -75,8 +75,8 @@ def main(*, file: Path, assignment: str, url: str, token: str, wait_s: float = 6
     """Upload file for grading and print its score; 0 graded, 1 rejected or failed, 2 unreachable."""
     file = Path(file)
     try:
-        # The bytes the grader will see, read as it reads them: no links, one read, checked.
-        data = load_submission(file).data
+        # Read as the grader reads: no links, one read; the service checks the format.
+        data = read_file_no_follow(file)
     except InvalidSubmission as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

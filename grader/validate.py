@@ -128,7 +128,7 @@ def _full_marks(assignment: Assignment, mode: str) -> list[Check]:
 # Limits are set from what the reference needs on its own clock: room for an honest
 # solution LIMIT_MARGIN times slower, and no more than LOOSE_FACTOR times (or the floor),
 # so a submission that sleeps or spins cannot hold a grader much longer than that.
-LIMIT_MARGIN, LOOSE_FACTOR = 5.0, 25.0
+LIMIT_MARGIN, LOOSE_FACTOR = 4.0, 40.0
 CALL_FLOOR_S, TOTAL_FLOOR_S = 10.0, 60.0
 
 

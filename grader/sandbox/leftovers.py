@@ -62,11 +62,15 @@ def leftovers(pid: int | None = None, *, children: bool = True) -> list[str]:
     return found + (_children(pid) if children else [])
 
 
-def leftovers_after(grace_s: float = 2.5, pid: int | None = None) -> list[str]:
-    """What is still left once a grace has passed (the kernel reaps a killed job quickly)."""
+def leftovers_after(grace_s: float = 2.5, pid: int | None = None,
+                    ignore: frozenset[str] = frozenset()) -> list[str]:
+    """What is still left once a grace has passed (the kernel reaps a killed job quickly);
+    `ignore` holds what was there before (a test's own server, say)."""
     import time
 
     deadline = time.monotonic() + grace_s
-    while (found := leftovers(pid)) and time.monotonic() < deadline:
+    while True:
+        found = [item for item in leftovers(pid) if item not in ignore]
+        if not found or time.monotonic() >= deadline:
+            return found
         time.sleep(0.05)
-    return found

@@ -34,7 +34,6 @@ from grader.errors import (
     GraderError,
     GradingTimeout,
     InfrastructureFault,
-    InvalidSubmission,
     StudentCodeError,
 )
 from grader.guest.wire import PREFIX, WireError, decode_body, encode_frame, frame_seq, split_prefix
@@ -45,6 +44,7 @@ from grader.sandbox.cgroups import JobCgroup, Usage, job_prefix
 from grader.sandbox.clock import JobClock, Mark, Watch, proc_cpu_s
 from grader.sandbox.layers import Layers
 from grader.sandbox.limits import Limits
+from grader.submission import read_file_no_follow
 
 GUEST_DIR = Path(grader.guest.__file__).parent
 # Host job folders exist only for jobs without namespaces (`grader check` on a laptop);
@@ -124,22 +124,6 @@ def jobs_root(create: bool = True) -> Path | None:
         _FRESH_ROOTS[JOBS_ROOT] = fresh
         atexit.register(_remove_if_empty, fresh)
         return fresh
-
-
-def _read_no_follow(path: Path) -> bytes:
-    """A submission file's bytes, read once, refusing a symbolic link or anything not a file."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise InvalidSubmission(f"cannot read the submission {path.name} ({exc.strerror}); "
-                                "submit the file itself, not a link to it") from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise InvalidSubmission(f"the submission {path.name} is not a regular file")
-        data = f.read(MAX_SUBMISSION_BYTES + 1)
-    if len(data) > MAX_SUBMISSION_BYTES:
-        raise InvalidSubmission(f"the submission {path.name} is too large")
-    return data
 
 
 def _job_uid() -> int:
@@ -266,7 +250,8 @@ class Sandbox:
                  guest_options: dict[str, Any] | None = None) -> None:
         # The checked bytes, given once: nothing reads the submission by its name again
         # (a Path, accepted for now, is read here once without following a link).
-        self.data = submission if isinstance(submission, bytes) else _read_no_follow(Path(submission))
+        self.data = (submission if isinstance(submission, bytes)
+                     else read_file_no_follow(Path(submission), MAX_SUBMISSION_BYTES))
         # More of the guest's config (the run-time bans: forbidden_calls, forbidden_attributes).
         self.guest_options = dict(guest_options or {})
         self.kind = kind
