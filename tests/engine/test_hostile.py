@@ -28,14 +28,6 @@ def echo(value):
 """
 
 
-@pytest.fixture(scope="module")
-def require_full_sandbox():
-    from grader.sandbox.layers import probe
-
-    missing = probe().missing()
-    assert not missing, f"these tests need every sandbox layer; missing {missing}"
-
-
 def _grade(path: Path, assignment, **kw):
     return grade(path, assignment, mode="service", seed=7, **kw)
 

@@ -23,7 +23,7 @@ import pytest
 from grader.errors import GradingTimeout, StudentCodeError
 from grader.proxy import Connection, StudentProxy
 from grader.sandbox.layers import probe
-from grader.sandbox.leftovers import leftovers
+from grader.sandbox.leftovers import leftovers_after
 
 pytestmark = pytest.mark.usefixtures("require_full_sandbox")
 
@@ -77,11 +77,8 @@ def echo(value):
 
 def assert_nothing_left() -> None:
     """No job cgroup, job folder or child process of this process is left (after a grace)."""
-    for _ in range(50):
-        if not leftovers():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"left behind: {leftovers()}")
+    found = leftovers_after()
+    assert not found, f"left behind: {found}"
 
 
 class Hung(BaseException):
