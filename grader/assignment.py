@@ -181,8 +181,10 @@ def load_assignment(path: Path) -> Assignment:
     for name in ("solution.py", "starter.py", "tests/hidden"):
         if not (path / name).exists():
             raise InvalidAssignment(f"{path}: missing {name}")
+    # The folder by its real path: tests, bytecode and sys.modules all name it one way,
+    # whatever symlink (a `current -> release` deploy) it was reached through.
     return Assignment(
-        slug=path.name, path=path, title=str(data["title"]), points=float(points), device=device,
+        slug=path.name, path=path.resolve(), title=str(data["title"]), points=float(points), device=device,
         limits=limits, forbidden=forbidden, timing=_timing(data, where),
         due=_due(data.get("due"), where), late=late_policy, topic=str(data.get("topic", "")),
         functions=tuple(data.get("functions", ())),

@@ -278,9 +278,9 @@ def _forget_test_modules(folder: Path) -> None:
     assignments' tests/hidden/test_hidden.py share a name; a cached one would make
     the next assignment run the previous one's tests.
     """
-    root = str(folder.resolve())
+    roots = tuple({os.path.join(str(p), "") for p in (folder, folder.absolute(), folder.resolve())})
     for name, module in list(sys.modules.items()):
-        if (getattr(module, "__file__", None) or "").startswith(root):
+        if (getattr(module, "__file__", None) or "").startswith(roots):
             del sys.modules[name]
 
 

@@ -281,6 +281,9 @@ def bwrap_argv(*, job_files: dict[str, int], guest_dir: Path, env: dict[str, str
     for name, fd in job_files.items():
         argv += ["--perms", "0444", "--ro-bind-data", str(fd), f"{JOB_DIR}/{name}"]
     argv += ["--remount-ro", JOB_DIR, "--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp"]
+    # A private /dev/shm (charged to the job's memory cgroup like /tmp): DataLoader workers
+    # and multiprocessing pass tensors and locks through it.
+    argv += ["--size", str(tmp_mb << 20), "--perms", "1777", "--tmpfs", "/dev/shm"]
     if gpu:
         for node in sorted(glob.glob("/dev/nvidia*")):
             argv += ["--dev-bind", node, node]

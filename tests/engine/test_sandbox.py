@@ -19,6 +19,7 @@ import os, resource, socket
 
 def facts():
     tmp_before = sorted(os.listdir("/tmp"))
+    shm_before = sorted(os.listdir("/dev/shm"))
     status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
     def writable(path):
         try:
@@ -43,12 +44,24 @@ def facts():
         "root": sorted(os.listdir("/")), "job": sorted(os.listdir("/job")),
         "usr_writable": writable("/usr/torchgrade-test"), "job_writable": writable("/job/x"),
         "tmp_writable": writable("/tmp/x"), "tmp_before": tmp_before,
+        "shm_writable": writable("/dev/shm/x"), "shm_before": shm_before,
         "interfaces": sorted(line.split(":")[0].strip() for line in open("/proc/net/dev")
                              if ":" in line),
         "inet_socket": inet, "new_userns": userns,
         "fsize": resource.getrlimit(resource.RLIMIT_FSIZE)[0],
         "hostname": socket.gethostname(),
     }
+
+def worker_processes():
+    # DataLoader workers and a multiprocessing pool, as the material writes them
+    import multiprocessing
+    import torch
+    import torch.utils.data as Data
+    data = Data.TensorDataset(torch.arange(10.0), torch.arange(10))
+    batches = [b.tolist() for b, _ in Data.DataLoader(data, batch_size=4, num_workers=2)]
+    with multiprocessing.Pool(2) as pool:
+        squares = pool.map(abs, [-1, -2, -3])
+    return batches, squares
 
 def spin(seconds):
     import threading, time
@@ -121,6 +134,28 @@ def test_private_tmp_is_fresh_per_job(inspect_file, probe_assignment, facts):
     finally:
         conn.close()
     assert second["tmp_before"] == [], "a file written by the first job leaked into the second"
+
+
+def test_dev_shm_is_writable_and_private_per_job(inspect_file, probe_assignment, facts):
+    """Issue 9 #5: /dev/shm is the job's own tmpfs (DataLoader workers pass tensors through it)."""
+    assert facts["shm_writable"] and facts["shm_before"] == []
+    conn = Connection(inspect_file, "module", probe_assignment.limits, probe())
+    try:
+        second = StudentProxy(conn).facts()
+    finally:
+        conn.close()
+    assert second["shm_before"] == [], "a file the first job left in /dev/shm leaked into the second"
+
+
+def test_worker_processes_run_inside_the_sandbox(inspect_file, probe_assignment):
+    """`DataLoader(..., num_workers=2)` and `multiprocessing.Pool` work within the pids limit."""
+    conn = Connection(inspect_file, "module", probe_assignment.limits, probe())
+    try:
+        batches, squares = StudentProxy(conn).worker_processes()
+    finally:
+        conn.close()
+    assert batches == [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0], [8.0, 9.0]]
+    assert squares == [1, 2, 3]
 
 
 def test_file_size_rlimit(facts, probe_assignment):

@@ -63,3 +63,18 @@ def test_course_is_sound():
     count = len(discover())
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-3000:]
     assert f"{count} of {count} assignments sound" in out.stdout
+
+
+def test_symlinked_course_grades_each_assignment_with_its_own_tests(tmp_path):
+    """Issue 9 #4: a `current -> release` deploy; one process grades 01, then 03, through it."""
+    release = tmp_path / "release"
+    release.mkdir()
+    for slug in ("01_tensors", "03_numpy_backprop"):
+        (release / slug).symlink_to(ROOT / "assignments" / slug)
+    (tmp_path / "current").symlink_to(release)
+    course = discover(tmp_path / "current")
+    first = grade(course["01_tensors"].solution, course["01_tensors"])
+    second = grade(course["03_numpy_backprop"].solution, course["03_numpy_backprop"])
+    assert first.score == first.max_score
+    assert second.score == second.max_score == 10, [t.message for t in second.tests if not t.passed]
+    assert {t.name for t in first.tests}.isdisjoint(t.name for t in second.tests)
