@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from grader.assignment import Assignment
+from grader.attribution import Attribution, attribute
 from grader.bounds import MAX_NOTEBOOK_BYTES, bound_result
 from grader.errors import InvalidSubmission
 from grader.proxy import Connection
@@ -87,11 +88,15 @@ def grade(submission: Path, assignment: Assignment, *, mode: str = SERVICE,
     except InvalidSubmission as exc:
         return _rejected(assignment, seed, layers, warnings + [str(exc)], started)
     violations = find_violations(sub.source, assignment.forbidden)
-    if violations:
+    attribution = attribute(getattr(sub.source, "cells", (sub.source,)), violations,
+                            notebook=sub.kind != MODULE) if violations else Attribution()
+    if attribution.whole_file:  # module-level code runs as the file loads: refuse it all
         return _rejected(assignment, seed, layers,
                          warnings + [v.message() for v in violations], started)
     # The bytes read once, without following links: nothing reads the submission by path again.
     conn = _connection(assignment, sub.data, sub.kind, layers)
+    conn.blocked = {name: attribution.reason(name) for name in attribution.blocked}
+    conn.messages += attribution.messages()
     conn.recorder = recorder
     if sub.kind == MODULE and (error := syntax_error(sub.source)):
         conn.load_error = f"your submission could not be loaded: {error}"

@@ -40,6 +40,9 @@ class Connection:
     # The manifest's whole [forbidden] table: calls and attributes are replaced in the guest
     # at run time, and a call that reached one fails on this side's reading of the manifest.
     forbidden: Forbidden | None = None
+    # Top-level names whose code breaks a rule of the static check -> why: a call through
+    # one fails its test here, before it reaches the sandbox (grader.attribution).
+    blocked: dict[str, str] = field(default_factory=dict)
     load_error: str | None = None
     sandbox: Sandbox | None = None
     generation: int = 0
@@ -245,6 +248,7 @@ class Connection:
     def start_call(self, target: Ref | None, path: list[str], args: tuple, kwargs: dict,
                    keep: bool = False) -> Pending:
         """Send a call and return at once (see `start`)."""
+        self._refuse_blocked(target, path)
         what = f"calling {'.'.join(path) or (target.type_name if target else 'object')}"
         message = {"op": "call", "target": target, "path": path, "args": tuple(args),
                    "kwargs": dict(kwargs)}
@@ -252,8 +256,13 @@ class Connection:
             message["keep"] = True
         return self.start(_with_refs(message, self._encode_arg), what)
 
+    def _refuse_blocked(self, target: Ref | None, path: list[str]) -> None:
+        if target is None and path and path[0] in self.blocked:
+            raise StudentCodeError(self.blocked[path[0]], kind="forbidden")
+
     def get(self, target: Ref | None, path: list[str]) -> Any:
         """Read an attribute's value from the sandbox."""
+        self._refuse_blocked(target, path)
         return self.request({"op": "get", "target": target, "path": path},
                             f"reading {'.'.join(path)}")
 

@@ -58,6 +58,22 @@ def _rejected(result, slug: str, *words: str) -> None:
         assert word in text, (word, text[:2000])
 
 
+def _blocked(result, slug: str, *words: str) -> None:
+    """Graded, and the forbidden use cost exactly the tests that reach its function (issue 9 #8).
+
+    The rest of each case is the reference, so every other test passes.
+    """
+    text = "\n".join(result.messages)
+    assert result.status == GRADED, (result.status, text[:2000])
+    for word in words:
+        assert word in text, (word, text[:2000])
+    assert "score zero)" in text, text[:2000]
+    failed = [t for t in result.tests if not t.passed]
+    assert failed and all("is not allowed here" in t.message for t in failed), \
+        [(t.name, t.message[:200]) for t in failed]
+    assert 0 < result.score < result.max_score == find(slug).points
+
+
 CONV_RETURN = "    return out.reshape(n, c_out, out_h, out_w)\n"
 STEP = "                    param -= self.lr * param.grad\n"
 MSE = "        diff = outputs - targets\n        return (diff ** 2).mean()\n"
@@ -133,12 +149,18 @@ MODULE_CASES = [
      ["`os.system` is not allowed here", "starting other programs"]),
 ]
 
+WHOLE_FILE = {"03_importlib", "03_pkgutil_and_sys_modules", "03_compile_with_a_spoofed_name",
+              "03_shell_from_python"}
+
 
 @pytest.mark.parametrize("case", MODULE_CASES, ids=[c[0] for c in MODULE_CASES])
 def test_forbidden_api_by_an_alias_is_refused(case, tmp_path, grade_hostile):
-    _, slug, source, words = case
-    result = grade_hostile(_module(tmp_path, source), find(slug), deadline_s=QUICK_S)
-    _rejected(result, slug, *words)
+    name, slug, source, words = case
+    if name in WHOLE_FILE:  # module-level code: it would run as the file loads
+        _rejected(grade_hostile(_module(tmp_path, source), find(slug), deadline_s=QUICK_S),
+                  slug, *words)
+    else:  # inside one function: that function's tests score zero, the others count
+        _blocked(grade_hostile(_module(tmp_path, source), find(slug), deadline_s=120), slug, *words)
 
 
 TORCH = "importing torch is not allowed here"
