@@ -51,6 +51,7 @@ class Connection:
     notebook: str | None = None
     messages: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    cell_errors: list[str] = field(default_factory=list)  # a notebook's cells that raised
     timings: list[CallTiming] = field(default_factory=list)
     # When a list, every request is appended to it (the benchmark replays them bare).
     recorder: list[dict[str, Any]] | None = None
@@ -134,6 +135,7 @@ class Connection:
         if isinstance(notebook, bytes) and self.notebook is None:
             self.notebook = notebook.decode("utf-8", "replace")
         for err in report.get("cell_errors", [])[:20]:
+            self.cell_errors.append(str(err)[:300])
             note = f"{str(err)[:300]} (the cells after it still ran)"
             if note not in self.messages:
                 self.messages.append(note)
@@ -227,6 +229,13 @@ class Connection:
         message_text = str(error.get("message", ""))[:1500]
         tb = str(error.get("traceback", ""))[-1500:]
         if exc_type == "LookupError":
+            if self.cell_errors and message_text.startswith("your submission defines no"):
+                # Not a missing function: the cell that defines it failed before it got there.
+                cells = "; ".join(dict.fromkeys(self.cell_errors[:3]))
+                message_text = (f"{message_text.replace('your submission defines', 'your notebook defines')}"
+                                f". A cell failed ({cells}), and a cell stops at the line that "
+                                "raises, so what it defines after that line never exists: fix that "
+                                "cell, then run the notebook from the top to check")
             raise StudentCodeError(message_text, kind="missing", exc_type=exc_type)
         detail = f"{exc_type}: {message_text}" if message_text else exc_type
         raise StudentCodeError(f"your code raised {detail}" + (f"\n{tb}" if tb else ""),

@@ -12,6 +12,25 @@ HIDDEN = "hidden"
 AFTER_DUE_DATE = "after_due_date"
 VISIBILITIES = (VISIBLE, HIDDEN, AFTER_DUE_DATE)
 
+# What kind of mistake a failed test found: all a student sees of a test whose message is
+# withheld (hidden, or after_due_date before the due date), so nothing here names an input.
+MISTAKES = {
+    "values": "wrong values: the result has the right type and shape, but its values differ",
+    "shape": "wrong shape: the result has the right type but not the expected shape",
+    "dtype": "wrong dtype: the result is the right kind of value with the wrong dtype",
+    "type": "wrong type: the function returned a different kind of value than the exercise asks for",
+    "check": "a property the exercise asks for does not hold (the test's own check failed)",
+    "error": "your code raised an exception",
+    "timeout": "your code ran past its time limit",
+    "slow": "correct, but slower than the exercise's timing threshold",
+    "forbidden": "your code used an API this exercise does not allow",
+    "missing": "a function, class or variable the test needs is missing",
+    "load": "your submission could not be loaded, so this test could not run",
+    "crash": "your code crashed or broke a limit (memory, processes, output size)",
+    "unusable": "the test could not use what your code returned (its type, shape or dtype)",
+    "skipped": "not run on this machine",
+}
+
 # What became of a whole submission. Student mistakes are GRADED with a low score;
 # REJECTED means the input never ran (bad notebook, forbidden API, too large).
 GRADED = "graded"
@@ -36,12 +55,22 @@ class TestResult:
     timing: dict[str, Any] | None = None
     # Not run here (a GPU test on a machine without a GPU): scored zero, said plainly.
     skipped: bool = False
+    # Of a failed test: a MISTAKES key, and the line students see when the message is withheld.
+    kind: str = ""
+    hint: str = ""
 
     def visible_to_student(self, *, past_due: bool) -> bool:
         """Whether a student may see this test's score and message now."""
         if self.visibility == VISIBLE:
             return True
         return self.visibility == AFTER_DUE_DATE and past_due
+
+    def withheld(self) -> dict[str, Any]:
+        """This test as a student sees it while its message is withheld."""
+        return {"name": self.name, "points": self.points, "max_points": self.max_points,
+                "passed": self.passed, "visibility": self.visibility, "suite": self.suite,
+                "skipped": self.skipped, "kind": self.kind, "withheld": True,
+                "message": "" if self.passed else (self.hint or MISTAKES["check"])}
 
 
 @dataclass
@@ -90,12 +119,12 @@ class GradeResult:
         return cls(**data)
 
     def for_student(self, *, past_due: bool) -> dict[str, Any]:
-        """What a student may see: hidden tests are summed into one line, never shown."""
-        shown = [t for t in self.tests if t.visible_to_student(past_due=past_due)]
-        withheld = [t for t in self.tests if t not in shown]
+        """What a student may see: every test's name and points; a withheld test's message is
+        only the kind of mistake (`hint`), never its inputs, its code or its timings."""
         data = self.to_dict()
-        data["tests"] = [asdict(t) for t in shown]
-        data["withheld_tests"] = len(withheld)
+        data["tests"] = [asdict(t) if t.visible_to_student(past_due=past_due) else t.withheld()
+                         for t in self.tests]
+        data["withheld_tests"] = sum(not t.visible_to_student(past_due=past_due) for t in self.tests)
         # The secret seed is the instructors' (a regrade reproduces it); students never see it.
         data.pop("seed", None)
         data.pop("log", None)

@@ -14,6 +14,7 @@ Markers: `@pytest.mark.points(n)`, `@pytest.mark.visibility("hidden")`,
 from __future__ import annotations
 
 import atexit
+import builtins
 import contextlib
 import functools
 import hashlib
@@ -35,9 +36,10 @@ import pytest
 
 from grader.assignment import Assignment
 from grader.bounds import MAX_TEST_MESSAGE, clip
+from grader.checks import Mismatch, unusable_message
 from grader.errors import GradingTimeout, InfrastructureFault, InvalidAssignment, StudentCodeError
 from grader.proxy import Connection, StudentProxy
-from grader.results import HIDDEN, VISIBILITIES, VISIBLE, TestResult
+from grader.results import HIDDEN, MISTAKES, VISIBILITIES, VISIBLE, TestResult
 from grader.timing import Timing
 
 PYTEST_INI = Path(__file__).with_name("pytest-session.ini")
@@ -101,6 +103,38 @@ def _full_message(exc: BaseException) -> str:
         text = str(exc.args[0]) if exc.args else "a check failed"
         return text.split("\nassert ")[0]
     return f"{type(exc).__name__}: {str(exc)[:800]}"
+
+
+# StudentCodeError kinds, as the MISTAKES a student is told of.
+_CALL_MISTAKES = {"timeout": "timeout", "forbidden": "forbidden", "missing": "missing",
+                  "load": "load", "exception": "error", "dead": "crash", "too_large": "crash",
+                  "protocol": "crash", "bad_value": "unusable"}
+
+
+def _mistake(exc: BaseException | None, skipped: bool, timing: dict[str, Any] | None) -> str:
+    """The MISTAKES key of a failed test."""
+    if skipped:
+        return "skipped"
+    if isinstance(exc, StudentCodeError):
+        return _CALL_MISTAKES.get(exc.kind, "error")
+    if isinstance(exc, Mismatch):
+        return exc.kind
+    if isinstance(exc, AssertionError):
+        slow = timing is not None and timing.get("ratio", 0) > timing.get("limit", float("inf"))
+        return "slow" if slow else "check"
+    return "unusable"
+
+
+def _hint(kind: str, exc: BaseException | None) -> str:
+    """The line a student sees of a failed test whose message is withheld."""
+    if not kind:
+        return ""
+    # Only a built-in exception's name: a class the student's code made could be named
+    # after the hidden inputs it was given.
+    builtin = getattr(builtins, getattr(exc, "exc_type", "") or "-", None)
+    if kind == "error" and isinstance(builtin, type) and issubclass(builtin, BaseException):
+        return f"your code raised {builtin.__name__}"
+    return MISTAKES.get(kind, MISTAKES["check"])
 
 
 def _marker_value(item: pytest.Item, name: str, default: Any) -> Any:
@@ -208,15 +242,18 @@ class GradingPlugin:
             reason = call.excinfo.value.msg if call.excinfo is not None else ""
             message = f"not run here: {reason}"
         elif call.excinfo is not None and not isinstance(
-                call.excinfo.value, (AssertionError, StudentCodeError)):
-            message = f"the test could not use what your code returned: {message}"
+                call.excinfo.value, (AssertionError, StudentCodeError, InvalidAssignment)):
+            message = unusable_message(call.excinfo.value)
+        timing = (self._timing.reports[-1].as_dict() if self._timing and self._timing.reports
+                  else None)
+        kind = "" if passed else _mistake(call.excinfo.value if call.excinfo else None,
+                                         bool(report.skipped), timing)
         result = TestResult(
             name=doc[0] if doc else item.name, points=points if passed else 0.0,
             max_points=points, passed=passed, visibility=visibility, message=message,
             suite=suite, duration_s=round(time.perf_counter() - self._started[item.nodeid], 4),
-            timing=self._timing.reports[-1].as_dict() if self._timing and self._timing.reports
-            else None,
-            skipped=bool(report.skipped),
+            timing=timing, skipped=bool(report.skipped), kind=kind,
+            hint=_hint(kind, call.excinfo.value if call.excinfo else None),
         )
         self.results.append(result)
         if self.options.on_result:

@@ -67,7 +67,8 @@ def _print_feedback(body: dict[str, Any]) -> None:
         print(f"  {mark} {t.get('name')}: {t.get('points', 0):g}/{t.get('max_points', 0):g}"
               + (f"  {t['message'].splitlines()[0]}" if t.get("message") else ""))
     if fb.get("withheld_tests"):
-        print(f"  ({fb['withheld_tests']} hidden tests counted, not shown)")
+        print(f"  ({fb['withheld_tests']} hidden tests counted; they show only the kind of "
+              "mistake, never their inputs)")
 
 
 def main(*, file: Path, assignment: str, url: str, token: str, wait_s: float = 600.0,

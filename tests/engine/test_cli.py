@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.results import AFTER_DUE_DATE, HIDDEN, VISIBLE, GradeResult, TestResult
+from grader.results import AFTER_DUE_DATE, HIDDEN, MISTAKES, VISIBLE, GradeResult, TestResult
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = ROOT / "tests" / "fixtures" / "assignments" / "probe"
@@ -99,11 +99,17 @@ def test_unknown_assignment_is_a_clear_error(write_submission):
     (AFTER_DUE_DATE, True, True)])
 def test_visibility_rules_for_students(visibility, past_due, shown):
     result = GradeResult("a", "graded", 1, 2, tests=[
-        TestResult("t", 1, 1, True, visibility=visibility, message="secret input 42")],
+        TestResult("t", 1, 1, True, visibility=visibility, message="secret input 42"),
+        TestResult("u", 0, 1, False, visibility=visibility, message="yours is 7 at x=[3, 4]",
+                   kind="values", hint=MISTAKES["values"])],
         log="printed", executed_notebook="{}")
     view = result.for_student(past_due=past_due)
-    assert (len(view["tests"]) == 1) is shown
-    assert view["withheld_tests"] == (0 if shown else 1)
+    # Issue 9 #10: a withheld test still shows its name, points and the kind of mistake.
+    assert [t["name"] for t in view["tests"]] == ["t", "u"]
+    assert [t["points"] for t in view["tests"]] == [1, 0]
+    assert ("secret input 42" in str(view)) is shown and ("x=[3, 4]" in str(view)) is shown
+    assert view["tests"][1]["message"] == ("yours is 7 at x=[3, 4]" if shown else MISTAKES["values"])
+    assert view["withheld_tests"] == (0 if shown else 2)
     assert "log" not in view and "executed_notebook" not in view
     assert GradeResult.from_dict(result.to_dict()) == result
 

@@ -30,7 +30,7 @@ def test_upload_over_http_is_graded_by_the_embedded_worker_and_regraded(service,
                   token=token, wait_s=120, poll_s=0.3)
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "score: 10 / 10" in out and "hidden tests counted, not shown" in out
+    assert "score: 10 / 10" in out and "hidden tests counted; they show only the kind of mistake" in out
     sub_id = int(re.search(r"as submission (\d+)", out).group(1))
     body = api_get(service, f"/api/v1/submissions/{sub_id}", token)
     assert (body["state"], body["score"], body["max_score"]) == ("graded", 10.0, 10.0)
