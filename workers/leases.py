@@ -192,30 +192,36 @@ def release(engine: Engine, submission_id: int, *, owner: str, attempt: int, not
         return done
 
 
-def finish_time_limit(engine: Engine, submission_id: int, *, task_id: str, limit_s: float,
-                      max_score: float) -> bool:
-    """Record that grading was cut at its time limit: a result (score 0), never a retry."""
-    from grader.results import GRADED as RESULT_GRADED
-    from grader.results import GradeResult
+def release_after_hard_limit(engine: Engine, submission_id: int, *, task_id: str, limit_s: float,
+                             max_attempts: int) -> str:
+    """The worker's hard time limit cut a grading: requeue it, or fail it after max_attempts.
 
+    The student's own limits are the engine's to enforce (on the job's clock, with a wall
+    backstop before this), so reaching this limit means the grader itself stalled: never a
+    score. The attempt counts, so a grading that stalls every time ends as an error an
+    instructor sees. Returns the new state, or '' when this task no longer held it.
+    """
     with engine.begin() as conn:
         row = conn.execute(select(S).where(S.c.id == submission_id, S.c.state == RUNNING,
                                            S.c.task_id == task_id)).mappings().first()
         if row is None:
-            return False
-        message = (f"grading stopped: your submission ran past the time limit of {limit_s:g} s "
-                   "for the whole run (an endless loop, or far too slow)")
-        result = GradeResult(assignment=row["assignment"], status=RESULT_GRADED, score=0.0,
-                             max_score=max_score, seed=row["seed"] or 0,
-                             messages=[message]).to_dict()
-        done = conn.execute(update(S).where(_fenced(submission_id, row["lease_owner"], row["attempts"]))
-                            .values(state=GRADED, result=result, score=0.0, max_score=max_score,
-                                    reason="time_limit", lease_owner=None, lease_expires_at=None,
-                                    finished_at=utcnow())).rowcount == 1
-        if done:
-            record(conn, submission_id, "graded", worker=row["lease_owner"], attempt=row["attempts"],
-                   detail="time_limit")
-        return done
+            return ""
+        note = (f"the grader itself stalled: grading passed the worker's hard time limit of "
+                f"{limit_s:g} s (the submission's own limits are counted apart from this)")
+        if row["attempts"] >= max_attempts:
+            reason = (f"grading stopped at the worker's hard time limit on each of "
+                      f"{row['attempts']} attempts: {note}; an instructor can requeue it")
+            conn.execute(update(S).where(_fenced(submission_id, row["lease_owner"], row["attempts"]))
+                         .values(state=FAILED, reason=reason, lease_owner=None, lease_expires_at=None,
+                                 task_id=None, finished_at=utcnow()))
+            record(conn, submission_id, "failed", worker=row["lease_owner"], attempt=row["attempts"],
+                   detail=reason)
+            return FAILED
+        conn.execute(update(S).where(_fenced(submission_id, row["lease_owner"], row["attempts"]))
+                     .values(state=QUEUED, lease_owner=None, lease_expires_at=None, task_id=None))
+        record(conn, submission_id, "released", worker=row["lease_owner"], attempt=row["attempts"],
+               detail=note)
+        return QUEUED
 
 
 def expired(engine: Engine, now: datetime | None = None) -> list[dict[str, Any]]:

@@ -56,7 +56,7 @@ class Submission(Base):
     filename: Mapped[str] = mapped_column(String(255))
     content: Mapped[bytes] = mapped_column(LargeBinary)
     state: Mapped[str] = mapped_column(String(16), default=QUEUED, index=True)
-    # Why it failed (instructor or infrastructure), or a note such as "time_limit".
+    # Why it failed (instructor or infrastructure), or a note on how it was graded.
     reason: Mapped[str | None] = mapped_column(Text, default=None)
     queue: Mapped[str] = mapped_column(String(16), default="cpu")
     # Claims so far; also the fencing token: a finish counts only with the attempt that claimed.

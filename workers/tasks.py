@@ -25,26 +25,32 @@ def backoff_s(retries: int, base: float | None = None) -> float:
 
 
 class GradeTask(Task):
-    """Records a hard time limit as the submission's result (the pool child is gone by then)."""
+    """On a hard time limit (the pool child is gone by then), requeue the grading or fail it."""
 
     max_retries = 8
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        """On a hard time limit, record it; every other failure is already in the database."""
+        """A hard time limit is the grader's stall, never a score: grade it again (bounded by
+        max_attempts); every other failure is already in the database."""
         if not isinstance(exc, TimeLimitExceeded) or not args:
             return
         from grader.assignment import find
-        from workers.leases import finish_time_limit
-        from workers.service import _slug_of
+        from workers.leases import QUEUED, release_after_hard_limit
+        from workers.service import _slug_of, hard_limit_s, send
 
         settings = settings_of(self.app)
         engine = get_engine(settings.database_url)
         try:
             assignment = find(_slug_of(engine, args[0]))
-            limit = assignment.limits.total_timeout_s
-            finish_time_limit(engine, args[0], task_id=task_id, limit_s=limit, max_score=assignment.points)
+            state = release_after_hard_limit(engine, args[0], task_id=task_id,
+                                             limit_s=hard_limit_s(assignment, settings),
+                                             max_attempts=settings.max_attempts)
+            if state == QUEUED:
+                log.warning("submission %s stalled the grader past its hard time limit; graded "
+                            "again", args[0])
+                send(self.app, args[0], assignment, settings)
         except Exception as err:  # the lease expires and the sweeper takes over
-            log.warning("could not record the time limit of submission %s: %s", args[0], err)
+            log.warning("could not requeue submission %s after its hard time limit: %s", args[0], err)
 
 
 @app.task(bind=True, base=GradeTask, name="workers.grade")

@@ -6,6 +6,8 @@ import os
 import signal
 import time
 
+from sqlalchemy import func, select
+
 from tests.workers.conftest import (
     GOOD,
     HANGS,
@@ -16,6 +18,7 @@ from tests.workers.conftest import (
     submit,
     wait_until,
 )
+from workers.models import SubmissionEvent
 from workers.service import worker_health
 
 
@@ -88,20 +91,26 @@ def test_redis_restart_during_burst_loses_nothing(pg_url, broker, redis_server, 
 
 
 def test_hanging_submission_is_cut_and_worker_goes_on(pg_url, broker, app_for, start_worker):
-    """A hang is stopped at the assignment's time limit, recorded, not retried; the next is graded."""
+    """A hang in the student's code is cut at the assignment's limit and scored; a grader that
+    stalls (issue 9 #2) is graded again, then fails with the reason: never a score."""
     db = _db(pg_url)
     app = app_for(broker)
-    start_worker(broker=broker, database=pg_url, concurrency=1)
+    start_worker(broker=broker, database=pg_url, concurrency=1, env={"TORCHGRADE_MAX_ATTEMPTS": "2"})
     [hung] = submit(db, app, slug="hang", content=HANGS)  # the engine cuts the student's call
     [stuck] = submit(db, app, slug="stuck", content=GOOD)  # the worker's hard limit cuts the engine
     [after] = submit(db, app, content=GOOD)
-    wait_until(lambda: all_final(db, [hung, stuck, after]), 40, "the hangs to be cut and the next graded")
+    wait_until(lambda: all_final(db, [hung, stuck, after]), 75, "the hangs to be cut and the next graded")
     rows = states(db, [hung, stuck])
     assert (rows[hung].state, rows[hung].score, rows[hung].attempts) == ("graded", 0.0, 1)
     assert "whole time limit (3 s in all" in str(rows[hung].result["tests"])
-    assert (rows[stuck].state, rows[stuck].score, rows[stuck].reason, rows[stuck].attempts) == (
-        "graded", 0.0, "time_limit", 1)
-    assert "time limit of 2 s" in rows[stuck].result["messages"][0]
+    assert (rows[stuck].state, rows[stuck].score, rows[stuck].result, rows[stuck].attempts) == (
+        "failed", None, None, 2)
+    assert "the grader itself stalled" in rows[stuck].reason
+    assert "hard time limit on each of 2 attempts" in rows[stuck].reason
+    with db.connect() as conn:
+        released = conn.execute(select(func.count()).where(
+            SubmissionEvent.submission_id == stuck, SubmissionEvent.event == "released")).scalar()
+    assert released == 1
     assert_graded_once(db, [after])
 
 
