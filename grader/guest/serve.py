@@ -15,7 +15,7 @@ import sys
 from grader.guest.dispatch import Dispatcher, describe_exception, install_import_blocker
 from grader.guest.forbid import drain as drain_forbidden
 from grader.guest.forbid import install as install_forbidden
-from grader.guest.wire import PREFIX, encode_frame
+from grader.guest.wire import PREFIX, STARTED, encode_frame
 
 TYPE_CHECKING = False  # typing itself costs start-up time in every job
 if TYPE_CHECKING:
@@ -101,6 +101,7 @@ def main(argv: list[str]) -> int:
     rfd, wfd = config["fd_in"], config["fd_out"]
     for fd in (rfd, wfd):
         os.set_inheritable(fd, False)  # processes the student starts do not get the pipe
+    write_all(wfd, STARTED)  # the sandbox and the interpreter are up; no student code ran yet
     cap_gpu_memory(os.environ.get("TORCHGRADE_GPU_MEMORY_FRACTION"))
     forbidden = config.get("forbidden_modules", {})
     max_blob = config.get("max_blob_bytes", 256 << 20)

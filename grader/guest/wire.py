@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 PREFIX = struct.Struct("!IQ")
+# The guest's first bytes on its answer pipe, written before any student code runs: a job
+# that ends before them never ran the student's code, so the machine failed, not the student.
+STARTED = b"TG\x00\x01"
 
 # dtypes allowed across the wire; anything else (object arrays above all) is refused.
 NUMPY_DTYPES = {

@@ -36,7 +36,7 @@ from grader.errors import (
     InfrastructureFault,
     StudentCodeError,
 )
-from grader.guest.wire import PREFIX, WireError, decode_body, encode_frame, frame_seq, split_prefix
+from grader.guest.wire import PREFIX, STARTED, WireError, decode_body, encode_frame, frame_seq, split_prefix
 from grader.guest.wire import Limits as WireLimits
 from grader.sandbox import seccomp
 from grader.sandbox.bwrap import JOB_DIR, bwrap_argv, data_fd, hidden_for, hide_argv
@@ -307,10 +307,23 @@ class Sandbox:
             self.ready = True
             watch = Watch(self.clock, self.limits.load_timeout_s)
             try:
+                self._read_started(watch)
                 self.report = self._read_response(watch, 0, "loading your submission")
             finally:
                 self.load_s = watch.counted_s(force=True)
         return self.report
+
+    def _read_started(self, watch: Watch) -> None:
+        """Read the guest's STARTED bytes; a job that failed before them is the machine's fault."""
+        try:
+            started = self._read_exact(len(STARTED), watch, "starting the sandbox", "answer")
+        except StudentCodeError as exc:  # it died, or got no time, before any student code ran
+            said = self.capture.text().strip()[:400]
+            raise InfrastructureFault(
+                f"the sandbox could not start ({exc}" + (f"; it said: {said}" if said else "")
+                + "); no student code ran: grade it again") from None
+        if started != STARTED:
+            raise self._violation("starting the sandbox", "bytes before the grader's guest started")
 
     def spawn(self) -> None:
         """Start the job without waiting for it to load.

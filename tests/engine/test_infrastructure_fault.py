@@ -58,3 +58,22 @@ def echo(value):
         freezer.join()
     assert time.monotonic() - started < 40  # the backstop: 3 x 2 s + 5 s, at the load
     nothing_left()
+
+
+def test_a_sandbox_that_cannot_start_is_no_score(probe_assignment, monkeypatch, nothing_left):
+    """Issue 9 #2: bubblewrap failing its own set-up (here a mount of a path that is not
+    there, as a broken node would) ends before the guest starts: no student code ran."""
+    from grader.sandbox import process
+
+    real = process.bwrap_argv
+
+    def broken(**kw):
+        argv = real(**kw)
+        return argv[:1] + ["--ro-bind", "/nonexistent-torchgrade-node", "/broken"] + argv[1:]
+
+    monkeypatch.setattr(process, "bwrap_argv", broken)
+    with pytest.raises(InfrastructureFault) as caught:
+        grade(probe_assignment.solution, probe_assignment, mode="service", seed=1)
+    assert "the sandbox could not start" in str(caught.value)
+    assert "nonexistent-torchgrade-node" in str(caught.value)
+    nothing_left()
