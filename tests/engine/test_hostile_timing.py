@@ -175,3 +175,20 @@ def test_honest_vectorised_conv_written_another_way_passes(grade_hostile, tmp_pa
     timed = _timing_test(result)
     assert result.score == 10, [(t.name, t.points, t.message[:200]) for t in result.tests]
     assert timed.passed and timed.timing["ratio"] <= timed.timing["limit"], timed.timing
+
+
+def test_the_same_honest_conv_as_a_notebook_passes_the_threshold(grade_hostile, tmp_path):
+    """Issue 9 #3: a notebook's calls go through its kernel, so its reference runs as a
+    notebook too; the unfold conv measured 3.6-4.2x as a notebook before, 0.9-1.0x as a module."""
+    import json
+
+    source = _write(tmp_path, "honest", HONEST).read_text()
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "id": "c0", "metadata": {}, "execution_count": None,
+         "outputs": [], "source": source}]}
+    path = tmp_path / "honest.ipynb"
+    path.write_text(json.dumps(nb))
+    result = grade_hostile(path, CONV, deadline_s=DEADLINE_S, suites=("hidden",))
+    timed = _timing_test(result)
+    assert timed.passed and timed.timing["ratio"] <= timed.timing["limit"], timed.timing
+    assert result.score == result.max_score, [(t.name, t.message[:200]) for t in result.tests]
