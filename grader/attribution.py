@@ -34,9 +34,13 @@ class Attribution:
 
     def reason(self, name: str) -> str:
         """Why a call to `name` is refused, for that test's message."""
-        via = self.through.get(name)
-        return (f"`{name}` uses `{via}`, which breaks a rule: " if via else "") + \
-            self.blocked[name].message()
+        chain, seen = [name], {name}
+        while chain[-1] in self.through and self.through[chain[-1]] not in seen:
+            chain.append(self.through[chain[-1]])
+            seen.add(chain[-1])
+        uses = "".join(f"`{a}` uses `{b}`, which " if i == 0 else f"uses `{b}`, which "
+                       for i, (a, b) in enumerate(zip(chain, chain[1:], strict=False)))
+        return (f"{uses}breaks a rule: " if uses else "") + self.blocked[name].message()
 
     def messages(self) -> list[str]:
         """One line per violation, saying which tests it costs."""

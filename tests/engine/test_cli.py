@@ -120,7 +120,7 @@ def test_validate_catches_an_example_that_scores_otherwise(tmp_path):
     copy = tmp_path / "03_numpy_backprop"
     shutil.copytree(ROOT / "assignments" / "03_numpy_backprop", copy)
     expected = copy / "examples" / "expected.toml"
-    expected.write_text(expected.read_text().replace("score = 5", "score = 6"))
+    expected.write_text(expected.read_text().replace("score = 6\n", "score = 5\n", 1))
     from grader.assignment import load_assignment
     from grader.validate import load_examples, validate
 
@@ -131,7 +131,7 @@ def test_validate_catches_an_example_that_scores_otherwise(tmp_path):
     failing = [c for c in report.checks if not c.ok]
     assert [c.name for c in failing] == [
         "example missing_factor_two gets its expected score and feedback"]
-    assert "got 5.0 (graded), expected 6.0" in failing[0].detail
+    assert "got 6.0 (graded), expected 5.0" in failing[0].detail
 
 
 def test_example_replacing_absent_text_is_an_instructor_error(tmp_path):

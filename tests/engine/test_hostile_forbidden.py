@@ -34,7 +34,7 @@ MSE = "        diff = outputs - targets\n        return (diff ** 2).mean()\n"
 STEP = ("        with torch.no_grad():\n            for param in self.params:\n"
         "                if param.grad is not None:\n"
         "                    param -= self.lr * param.grad\n")
-JACOBIAN = "    x = x.clone().requires_grad_(True)\n    y = torch.zeros(1, 2)\n"
+JACOBIAN = "    m, n = y.shape[1], x.shape[1]\n"
 
 # (id, assignment, replacements, exact score, a word the failing tests' message has)
 CASES = [
@@ -65,15 +65,13 @@ CASES = [
      [(MSE, '        return getattr(torch.nn.functional, "mse_" + "loss")(outputs, targets)\n')],
      5, "mse_loss"),
     ("02_jacobian_by_name", "02_autograd",
-     [(JACOBIAN, "    f = lambda v: torch.stack([v[0, 0] ** 2 + 3 * v[0, 1], "
-                 "v[0, 1] ** 2 + 2 * v[0, 0]])\n"
-                 '    return getattr(torch.autograd.functional, "jaco" + "bian")(f, x).reshape(2, 2)\n'
-                 + JACOBIAN)], 8, "jacobian"),
+     [(JACOBIAN, "    f = lambda v: v.tanh()\n"
+                 '    return getattr(torch.autograd.functional, "jaco" + "bian")(f, x)'
+                 ".reshape(y.shape[1], x.shape[1])\n" + JACOBIAN)], 11, "jacobian"),
     ("02_jacrev_by_name", "02_autograd",
-     [(JACOBIAN, "    f = lambda v: torch.stack([v[0, 0] ** 2 + 3 * v[0, 1], "
-                 "v[0, 1] ** 2 + 2 * v[0, 0]])\n"
-                 '    return getattr(__import__("torch.func").func, "jac" + "rev")(f)(x).reshape(2, 2)\n'
-                 + JACOBIAN)], 8, "jacrev"),
+     [(JACOBIAN, "    f = lambda v: v.tanh()\n"
+                 '    return getattr(__import__("torch.func").func, "jac" + "rev")(f)(x)'
+                 ".reshape(y.shape[1], x.shape[1])\n" + JACOBIAN)], 11, "jacrev"),
 ]
 
 

@@ -62,7 +62,7 @@ def _reach():
     ns = {}
     exec(compile("import torch\\nr = torch.zeros(1)", "/usr/lib/python3/x.py", "exec"), ns)
     return ns["r"]
-""", True),
+""", False),  # the static check blocks `_reach`, and `backward` that calls it (issue 9 #8)
     # The guest's blocker takes a frame from a file under /usr/lib/python3 for a library's.
     ("compile_spoofed_by_getattr", """
 import builtins
@@ -110,7 +110,9 @@ def _reach():
 # What the student reads in each failing test: the manifest's reason (from the stub, or
 # from the guest's blocker where that saw the import first), or that the file is not there.
 WHY = dict.fromkeys([r[0] for r in ROUTES], find(SLUG).forbidden.modules["torch"])
-WHY.update(ctypes_libtorch="No such file or directory", read_its_files="No such file or directory")
+WHY.update(ctypes_libtorch="No such file or directory", read_its_files="No such file or directory",
+           compile_spoofed_filename="uses `_reach`, which breaks a rule: line 4: `exec` is not "
+                                    "allowed here")  # train: "uses `backward`, which uses `_reach`..."
 
 
 def _needing_torch(route_code: str, folder: Path) -> Path:
@@ -144,7 +146,7 @@ def test_reaching_torch_by_any_route_costs_backward(route, tmp_path, grade_hosti
     assert result.score == WITHOUT_BACKWARD, [(t.name, t.message[:200]) for t in result.tests]
     # the tests of backward and of train, which calls it (named by their docstrings)
     assert sorted(t.name.split()[0].rstrip(":") for t in failed) == ["backward", "grad_w1", "grad_w2",
-                                                                      "train"]
+                                                                      "train", "train"]
     assert all(WHY[route[0]] in t.message for t in failed), [t.message[:300] for t in failed]
 
 

@@ -79,7 +79,7 @@ STEP = "                    param -= self.lr * param.grad\n"
 MSE = "        diff = outputs - targets\n        return (diff ** 2).mean()\n"
 RELU_BACKWARD = ("        grad_input = grad_output.clone()\n        grad_input[x < 0] = 0\n"
                  "        return grad_input\n")
-JACOBIAN = "    x = x.clone().requires_grad_(True)\n    y = torch.zeros(1, 2)\n"
+JACOBIAN = "    m, n = y.shape[1], x.shape[1]\n"
 F_CONV = "calling `torch.nn.functional.conv2d` is not allowed here"
 
 # (id, assignment, submission source, words the rejection says)
