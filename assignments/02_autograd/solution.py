@@ -1,4 +1,5 @@
-"""Reference solution: leaves, grad_fn, retain_grad, accumulation, no_grad/detach, VJPs."""
+"""Reference solution: leaves, grad_fn, retain_grad, accumulation, no_grad/detach, VJPs,
+and the two-layer net trained with autograd."""
 
 import torch
 
@@ -75,16 +76,32 @@ def fit_quadratic(x, y, w, b, lr=0.01, steps=800):
     return w.detach(), b.detach(), losses
 
 
-def jacobian(x):
-    """The 2x2 Jacobian of y = (x0^2 + 3 x1, x1^2 + 2 x0), one row a vector-Jacobian product."""
-    x = x.clone().requires_grad_(True)
-    y = torch.zeros(1, 2)
-    y[0, 0] = x[0, 0] ** 2 + 3 * x[0, 1]
-    y[0, 1] = x[0, 1] ** 2 + 2 * x[0, 0]
-    J = torch.zeros(2, 2)
-    y.backward(torch.tensor([[1.0, 0.0]]), retain_graph=True)
-    J[0] = x.grad
-    x.grad = torch.zeros_like(x.grad)
-    y.backward(torch.tensor([[0.0, 1.0]]))
-    J[1] = x.grad
+def jacobian(y, x):
+    """The Jacobian of y (shape (1, m)) with respect to the leaf x (shape (1, n)) it was
+    computed from: one vector-Jacobian product y.backward(v) a row, v picking out that row."""
+    m, n = y.shape[1], x.shape[1]
+    J = torch.zeros(m, n)
+    for i in range(m):
+        v = torch.zeros(1, m)
+        v[0, i] = 1.0
+        y.backward(v, retain_graph=i < m - 1)
+        J[i] = x.grad
+        x.grad = torch.zeros_like(x.grad)
     return J
+
+
+def train_two_layer_autograd(x, y, w1, w2, learning_rate=1e-6, steps=500):
+    """The material's two-layer ReLU net, its gradients by autograd: w1 and w2 (leaves that
+    require grad) are updated in place under no_grad and their gradients zeroed each step."""
+    losses = []
+    for _ in range(steps):
+        y_pred = x.mm(w1).clamp(min=0).mm(w2)
+        loss = (y_pred - y).pow(2).sum()
+        losses.append(loss.item())
+        loss.backward()
+        with torch.no_grad():
+            w1 -= learning_rate * w1.grad
+            w2 -= learning_rate * w2.grad
+            w1.grad.zero_()
+            w2.grad.zero_()
+    return losses

@@ -10,9 +10,9 @@
 # call `retain_grad()` on them first.
 #
 # The grader cannot look at your graph from outside, so each function returns data:
-# gradients, flags, names. The input tensors arrive **without** `requires_grad`; where a
-# function needs a leaf that requires gradients, make one with
-# `w = w.clone().requires_grad_(True)`.
+# gradients, flags, names. Unless a section says otherwise (sections 4, 6 and 7 do), the
+# input tensors arrive **without** `requires_grad`; where a function needs a leaf that
+# requires gradients, make one with `w = w.clone().requires_grad_(True)`.
 
 # %%
 import torch
@@ -118,11 +118,53 @@ def fit_quadratic(x, y, w, b, lr=0.01, steps=800):
 # `y[0, 0] = x[0, 0]**2 + 3*x[0, 1]` and `y[0, 1] = x[0, 1]**2 + 2*x[0, 0]`.
 # `y` is not a scalar, so `y.backward(v)` needs a vector `v` of y's shape and computes
 # the vector-Jacobian product v J into `x.grad`. Choose `v` to pick out one row of the
-# 2x2 Jacobian J (J[i, j] = dy_i / dx_j) at a time, and mind what `x.grad` holds before the
-# second pass. With x = [[2., 3.]] the material gets J = [[4., 3.], [2., 6.]].
-# Return J as a float32 tensor of shape (2, 2).
+# Jacobian J (J[i, j] = dy_i / dx_j) at a time, and mind what `x.grad` holds before the
+# next pass. With x = [[2., 3.]] the material gets J = [[4., 3.], [2., 6.]].
+#
+# Write it for any such y: `jacobian(y, x)` receives a leaf `x` of shape (1, n) that
+# requires grad and a `y` of shape (1, m) already computed from it. The grader builds y
+# from functions you do not see, so J cannot be written out by hand: it has to come from
+# backward passes through y's graph, one vector-Jacobian product a row (`y.backward(v)`,
+# or `torch.autograd.grad(y, x, v)`, which computes the same product). Use `x` and `y`
+# as they are: a clone of x is not part of y's graph. Return J as a float32 tensor of
+# shape (m, n). To try it on the material's example:
+#
+#     x = torch.tensor([[2.0, 3.0]], requires_grad=True)
+#     y = torch.zeros(1, 2)
+#     y[0, 0] = x[0, 0] ** 2 + 3 * x[0, 1]
+#     y[0, 1] = x[0, 1] ** 2 + 2 * x[0, 0]
+#     jacobian(y, x)     # tensor([[4., 3.], [2., 6.]])
 
 # %%
-def jacobian(x):
-    """Return the 2x2 Jacobian of y with respect to x."""
+def jacobian(y, x):
+    """Return the (m, n) Jacobian of y (shape (1, m)) with respect to x (shape (1, n))."""
     raise NotImplementedError("jacobian: y.backward(v, retain_graph=True) once per row of J")
+
+
+# %% [markdown]
+# ## 7. The two-layer network with autograd
+#
+# The material's second way to train its two-layer ReLU network (N=64, D_in=1000, H=100,
+# D_out=10): the forward pass `y_pred = x.mm(w1).clamp(min=0).mm(w2)` and the loss
+# `(y_pred - y).pow(2).sum()` as before, but `loss.backward()` computes the gradients
+# instead of hand-written backprop. Here `x` and `y` are float32 tensors and `w1`, `w2`
+# arrive as leaves that **require grad**, like the material's `w1 = torch.randn(D_in, H,
+# requires_grad=True)`. Repeat `steps` times:
+#
+# - the forward pass and the loss; record `loss.item()` (the loss before this step's update)
+# - `loss.backward()`
+# - the update, inside `with torch.no_grad():`, **in place**: `w1 -= learning_rate * w1.grad`
+#   (the caller's w1 and w2 are the trained weights afterwards; `w1 = w1 - ...` would make a
+#   new tensor outside the graph)
+# - zero the gradients with `w1.grad.zero_()` and `w2.grad.zero_()`
+#
+# Return the list of losses. The grader reads w1, w2 and their `.grad` afterwards: the
+# gradients must come from `loss.backward()`, so `.grad` must not be None at the end
+# (zero it with `.zero_()`, do not set it to None). Write the update yourself, as the
+# material does (`torch.optim` is assignment 5). The grader tries small sizes.
+
+# %%
+def train_two_layer_autograd(x, y, w1, w2, learning_rate=1e-6, steps=500):
+    """Train w1 and w2 in place with autograd; return the list of losses, one a step."""
+    raise NotImplementedError("train_two_layer_autograd: forward, loss, loss.backward(), "
+                              "update under torch.no_grad(), zero the gradients")

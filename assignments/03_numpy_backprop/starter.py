@@ -10,7 +10,8 @@
 #
 # Implement the forward pass, the loss, the gradients of the loss with respect to w1
 # and w2 **by hand** (the chain rule, in NumPy only: torch and autograd are not allowed),
-# and gradient descent. Return NumPy float64 arrays. Do not change the arguments in place.
+# and gradient descent. Return NumPy float64 arrays. Do not change the arguments in place:
+# the caller still needs its arrays afterwards (the grader checks them after your calls).
 
 # %%
 import numpy as np
@@ -38,7 +39,11 @@ def backward(x, y, w1, w2):
 def train(x, y, w1, w2, learning_rate=1e-6, steps=500):
     """Run `steps` steps of gradient descent from copies of w1, w2.
 
-    Return (w1, w2, losses) where losses[t] is the loss before step t.
+    Start from copies (w1.copy(), w2.copy()): the caller's w1 and w2 must be unchanged
+    afterwards. Return (w1, w2, losses): the trained weights and a list with one loss a
+    step, where losses[t] is the loss of the forward pass that step t's update then uses,
+    measured before that update (as the material prints it), so losses[0] is the loss of
+    the starting weights.
     """
     raise NotImplementedError("train: loop: loss, backward, w -= learning_rate * grad")
 

@@ -17,6 +17,12 @@ def problem(rng):
 
 
 @pytest.fixture
+def train_problem(rng):
+    """A smaller x, y, w1, w2 from this submission's seed, for checks that call train often."""
+    return make_problem(rng, n=16, d_in=40, h=12, d_out=4)
+
+
+@pytest.fixture
 def small_problem():
     """A fixed small problem, the same for everyone (public tests)."""
     return make_problem(np.random.default_rng(2024), n=4, d_in=5, h=3, d_out=2)

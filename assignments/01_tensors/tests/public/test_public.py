@@ -30,6 +30,13 @@ def test_make_tensors(student):
         "linspace": torch.tensor([1.0, 4.0, 7.0, 10.0]),
         "logspace": torch.tensor([1.0, 10.0, 100.0]),
     }
+    log = got.get("logspace")
+    if (isinstance(log, torch.Tensor) and log.shape == (3,) and log.is_floating_point()
+            and not torch.allclose(log.double(), torch.tensor([1.0, 10.0, 100.0], dtype=torch.float64))):
+        raise AssertionError("make_tensors()['logspace'] is "
+                             f"{[round(v, 4) for v in log.double().tolist()]}; expected "
+                             "[1., 10., 100.]: torch.logspace(start, end, steps) takes the "
+                             "exponents, so 10^0 to 10^2 is torch.logspace(0, 2, 3)")
     for key, value in expected.items():
         assert key in got, f"make_tensors() has no entry {key!r}"
         expect_tensor(got[key], value, name=f"make_tensors()[{key!r}]")

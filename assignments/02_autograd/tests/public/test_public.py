@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from grader.checks import expect_number, expect_tensor
+from grader.errors import StudentCodeError
 
 
 @pytest.mark.points(1)
@@ -32,7 +33,42 @@ def test_graph_info_material(student):
 
 
 @pytest.mark.points(1)
-def test_jacobian_material(student):
-    """jacobian on the material's x = [[2., 3.]]: J = [[4., 3.], [2., 6.]]"""
-    got = student.jacobian(torch.tensor([[2.0, 3.0]]))
-    expect_tensor(got, torch.tensor([[4.0, 3.0], [2.0, 6.0]]), name="J")
+def test_jacobian_material(student, explain, check_jacobian):
+    """jacobian on the material's y and x = [[2., 3.]]: J = [[4., 3.], [2., 6.]]"""
+    # The graph is built in your code's process: y0 = x0^2 + 3 x1, y1 = x1^2 + 2 x0.
+    x = student.put(torch.tensor([[2.0, 3.0]], requires_grad=True))
+    y = x.pow.keep(2).add.keep(x.flip.keep(1).mul.keep(torch.tensor([[3.0, 2.0]])))
+    try:
+        got = student.jacobian(y, x)
+    except StudentCodeError as exc:
+        explain(exc, "jacobian")
+    check_jacobian(got, torch.tensor([[4.0, 3.0], [2.0, 6.0]]))
+
+
+@pytest.mark.points(1)
+def test_two_layer_autograd_small(student, explain):
+    """train_two_layer_autograd on a small fixed problem: losses, in-place updates, gradients"""
+    gen = torch.Generator().manual_seed(2024)
+    x, y = torch.randn(8, 10, generator=gen), torch.randn(8, 3, generator=gen)
+    w1, w2 = torch.randn(10, 6, generator=gen), torch.randn(6, 3, generator=gen)
+    # The weights live in your code's process, so their updates and .grad can be read back.
+    h1 = student.put(w1.clone().requires_grad_(True))
+    h2 = student.put(w2.clone().requires_grad_(True))
+    try:
+        losses = student.train_two_layer_autograd(x, y, h1, h2, learning_rate=1e-3, steps=10)
+    except StudentCodeError as exc:
+        explain(exc, "training")
+    assert isinstance(losses, (list, tuple)) and len(losses) == 10, (
+        "train_two_layer_autograd should return the list of losses, one a step (10)")
+    assert all(isinstance(v, (int, float)) or (isinstance(v, torch.Tensor) and v.numel() == 1)
+               for v in losses), "each loss should be a number: record loss.item()"
+    losses = [float(v) for v in losses]
+    first = float((x.mm(w1).clamp(min=0).mm(w2) - y).pow(2).sum())
+    expect_number(losses[0], first, name="the first loss (of the starting weights)", rtol=1e-5)
+    assert losses[-1] < losses[0], "the loss should go down during training"
+    assert not torch.equal(h1.detach(), w1), (
+        "the caller's w1 did not change: update it in place, w1 -= learning_rate * w1.grad "
+        "inside torch.no_grad()")
+    assert h1.grad.get() is not None and h2.grad.get() is not None, (
+        "w1.grad is None after training: the gradients should come from loss.backward() and be "
+        "zeroed with w1.grad.zero_()")

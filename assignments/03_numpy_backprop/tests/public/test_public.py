@@ -19,7 +19,16 @@ def test_loss_small(student):
     """loss: sum of squared errors on a small fixed example"""
     y_pred = np.array([[1.0, 2.0], [3.0, 4.0]])
     y = np.array([[0.0, 2.0], [5.0, 4.5]])
-    expect_number(student.loss(y_pred, y), 1.0 + 4.0 + 0.25, name="loss(y_pred, y)")
+    got = student.loss(y_pred, y)
+    value = got.item() if isinstance(got, (np.generic, np.ndarray)) and np.size(got) == 1 else got
+    if isinstance(value, float) and np.isclose(value * y.size, 5.25):
+        raise AssertionError("your loss is the mean of the squared errors; the material's loss "
+                             "is their sum, np.square(y_pred - y).sum()")
+    if isinstance(value, float) and np.isclose(value * 2, 5.25):
+        raise AssertionError("your loss is half the sum of squared errors; the material's loss "
+                             "has no 1/2 (its gradient, 2.0 * (y_pred - y), comes from the "
+                             "plain sum np.square(y_pred - y).sum())")
+    expect_number(got, 1.0 + 4.0 + 0.25, name="loss(y_pred, y)")
 
 
 @pytest.mark.points(1)
