@@ -11,7 +11,10 @@
 # - `backward(ctx, grad_output)` receives the gradient of the loss with respect to the
 #   output, dL/dy, and returns the gradient with respect to the input,
 #   dL/dx = grad_output * f'(x) (the chain rule). Read the saved tensors back with
-#   `x, = ctx.saved_tensors`.
+#   `x, = ctx.saved_tensors`. Never write into `grad_output` (no `grad_output[...] = ...`,
+#   `*=` or `_` methods on it): it is autograd's tensor, and other branches of the graph
+#   receive the same tensor. Return a new tensor, or change a clone
+#   (`grad_input = grad_output.clone()`). The grader checks that grad_output is unchanged.
 #
 # You never call `forward` or `backward` yourself: `y = MyReLU.apply(x)` runs forward and
 # records a node in the graph (`y.grad_fn`, of class `MyReLUBackward`), and `y.backward()`
@@ -59,10 +62,13 @@ class MyReLU(torch.autograd.Function):
 # softplus(x) = log(1 + e^x). Its derivative is e^x / (1 + e^x) = sigmoid(x), so
 # backward returns grad_output * sigmoid(x).
 #
-# Mind large inputs: in float64, e^x overflows to inf for x above about 709, so the formula
-# as written gives inf for softplus(1000) (whose value is 1000). One hidden test feeds
-# |x| up to 1000; rewrite log(1 + e^x) = max(x, 0) + log(1 + e^-|x|) so that exp never
-# sees a large positive number (`torch.log1p(t)` is log(1 + t), accurate for small t).
+# The tests use inputs in the material's range [-6, 6] (x = linspace(-6, 6, 100)) and, in
+# one hidden test, large inputs: |x| up to 1000. Mind them: in float64, e^x overflows to inf
+# for x above about 709, so the formula as written gives inf for softplus(1000) (whose value
+# is 1000). Rewrite log(1 + e^x) = max(x, 0) + log(1 + e^-|x|) so that exp never sees a
+# large positive number (`torch.log1p(t)` is log(1 + t), accurate for small t). Backward
+# too must stay finite there: e^x / (1 + e^x) is inf / inf = nan at x = 1000, while
+# `torch.sigmoid(x)` is computed without overflow.
 
 # %%
 class MySoftplus(torch.autograd.Function):
@@ -111,9 +117,9 @@ class LegendreP3(torch.autograd.Function):
 #
 # The grader calls `MyReLU.apply(x)` on a tensor `x` that requires grad, looks at
 # `y.grad_fn` (it should be your `MyReLUBackward`, with the tensors forward saved with
-# `ctx.save_for_backward`), calls `y.backward(grad_output)` and reads `x.grad`. It checks the
-# numbers on its side, against the formulas and against finite differences of your own
-# forward. Do the same round trip yourself:
+# `ctx.save_for_backward`), calls `y.backward(grad_output)`, reads `x.grad` and checks that
+# grad_output is unchanged. It checks the numbers on its side, against the formulas and
+# against finite differences of your own forward. Do the same round trip yourself:
 #
 #     x = torch.tensor([-1.0, 2.0], requires_grad=True)
 #     y = MyReLU.apply(x)

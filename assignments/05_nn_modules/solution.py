@@ -1,4 +1,4 @@
-"""Reference solution: nn.Module, nn.Sequential, a hand-written loss and optimizer."""
+"""Reference solution: nn.Module, nn.Sequential, a hand-written loss and optimizer, nn.Parameter."""
 
 import random
 
@@ -91,3 +91,17 @@ class DynamicNet(nn.Module):
         for _ in range(n_middle):
             h_relu = self.middle_linear(h_relu).clamp(min=0)
         return self.output_linear(h_relu)
+
+
+class LinearRegression(nn.Module):
+    """y = weight * x + bias, the material's linear_regression with both as nn.Parameter."""
+
+    def __init__(self):
+        """nn.Parameter registers each tensor with the module: model.parameters() yields it."""
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(1))
+        self.bias = nn.Parameter(torch.randn(1))
+
+    def forward(self, x):
+        """weight * x + bias, broadcast over x of shape (n, 1)."""
+        return x * self.weight + self.bias

@@ -64,3 +64,25 @@ def train_logistic(x, y, iterations=1000, lr=0.01):
         optimizer.step()
         optimizer.zero_grad()
     return {"weight": model.feature.weight.detach(), "bias": model.feature.bias.detach()}
+
+
+def train_adam(state, x, y, steps=500, lr=1e-4):
+    """The material's nn + optim loop: Adam and the summed MSE, from the weights `state`.
+
+    Returns (model.state_dict(), every step's loss.item()).
+    """
+    h, d_in = state["0.weight"].shape
+    d_out = state["2.weight"].shape[0]
+    model = nn.Sequential(nn.Linear(d_in, h), nn.ReLU(), nn.Linear(h, d_out))
+    model.load_state_dict(state)
+    loss_fn = nn.MSELoss(reduction="sum")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        y_pred = model(x)
+        loss = loss_fn(y_pred, y)
+        losses.append(loss.item())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.state_dict(), losses

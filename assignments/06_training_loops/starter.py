@@ -1,5 +1,5 @@
 # %% [markdown]
-# # Training loops: linear regression, a quadratic fit, logistic regression
+# # Training loops: linear regression, a quadratic fit, logistic regression, Adam
 #
 # Every training loop in the material has the same core:
 #
@@ -13,8 +13,9 @@
 # **trained weights** as a dict of tensors. The grader loads them into its own model and
 # scores them on held-out data from the same distribution, which your code never sees,
 # so the weights must generalise, not just fit. You choose the learning rate and the
-# number of epochs; each function has a time budget of 10 seconds (the material's
-# settings take one or two).
+# number of epochs; each function has a time budget of 20 seconds (the material's
+# settings take one or two). The last function, `train_adam`, is different: it gets its
+# starting weights and its settings, so its run can be replayed and compared.
 
 # %% [markdown]
 # ## 1. Linear regression with `TensorDataset` and `DataLoader`
@@ -78,3 +79,33 @@ def train_logistic(x, y):
     raise NotImplementedError(
         "train_logistic: model, BCELoss, SGD with momentum; loop: predict, loss, backward, "
         "step, zero_grad")
+
+
+# %% [markdown]
+# ## 4. The two-layer network with `torch.optim.Adam` and `nn.MSELoss(reduction='sum')`
+#
+# The material's `nn` + `optim` example (N, D_in, H, D_out = 64, 1000, 100, 10, random
+# `x` and `y`) trains
+# `model = nn.Sequential(nn.Linear(D_in, H), nn.ReLU(), nn.Linear(H, D_out))` with
+# `loss_fn = nn.MSELoss(reduction='sum')` (the **sum** of the squared errors over all
+# N x D_out entries; `nn.MSELoss()` would take their mean) and
+# `optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)`; each step:
+# predict, loss, `optimizer.zero_grad()`, `loss.backward()`, `optimizer.step()`.
+#
+# `train_adam(state, x, y, steps, lr)` gets the starting weights `state`, a state_dict of
+# that `nn.Sequential` (keys "0.weight", "0.bias", "2.weight", "2.bias"; the sizes are
+# their shapes), x (N, D_in) and y (N, D_out), float32. Load `state` into the model
+# (`model.load_state_dict(state)`, no new random initialisation) and train for `steps`
+# steps with Adam at the learning rate `lr`. Return the pair `(weights, losses)`:
+# `weights` is the trained `model.state_dict()`, and `losses` a list of `steps` numbers,
+# `losses[t]` the `loss.item()` of step t (the loss you call `backward()` on). The grader
+# replays the same run from the same weights and compares both.
+
+# %%
+def train_adam(state, x, y, steps=500, lr=1e-4):
+    """Train the two-layer net from `state` with Adam and the summed MSE; return
+    (model.state_dict(), losses)."""
+    raise NotImplementedError(
+        "train_adam: nn.Sequential, load_state_dict(state), nn.MSELoss(reduction='sum'), "
+        "torch.optim.Adam(model.parameters(), lr=lr); loop: predict, loss, zero_grad, "
+        "backward, step")

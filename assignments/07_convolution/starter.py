@@ -23,7 +23,11 @@
 # regions chosen so that the output has exactly `output_size`, whatever the input size.
 #
 # **Activations.** Sigmoid 1 / (1 + exp(-x)), Tanh, ReLU max(0, x) and Softplus
-# log(1 + exp(x)), the smooth ReLU. The lesson plots them on `torch.linspace(-6, 6, 100)`.
+# log(1 + exp(x)), the smooth ReLU. The lesson plots them on `torch.linspace(-6, 6, 100)`;
+# `activations(x)` is tested there and on 1-D float32 inputs far outside it, from -100 to
+# 100, where `exp(x)` overflows float32 (above x = 88), so Softplus must not be computed
+# as a plain log(1 + exp(x)) (`nn.Softplus` handles it). All four get the same x: do not
+# change x in place (`nn.ReLU(inplace=True)` would).
 #
 # **Your own conv2d.** `my_conv2d(x, weight, bias=None, stride=1, padding=0)` must give
 # what `F.conv2d` gives for NCHW input `x` and a (C_out, C_in, kH, kW) `weight`: a

@@ -19,8 +19,10 @@
 #    float64 such as 0.0, 1.0, 2.0 (read from a CSV file).
 # 3. `first_batch(features, labels, batch_size)`: the first `(b_x, b_y)` of a `DataLoader`
 #    over `TensorDataset(features, labels)` with **shuffle off**, so the batch is the first
-#    `batch_size` rows (the material's loop that stops at `step > 0`). The arguments are
-#    already tensors.
+#    `batch_size` rows. The arguments are already tensors. Careful with the material's
+#    check loop `for step, (b_x, b_y) in enumerate(train_loader): if step > 0: break`: it
+#    assigns b_x, b_y for step 1 before it breaks, so they hold the *second* batch (which
+#    is fine for looking at shapes and dtypes, as the material does); here return the first.
 # 4. `all_batches(features, labels, batch_size, drop_last=False)`: every `(b_x, b_y)` of
 #    that loader, shuffle off, as a list. With n rows there are n // batch_size full
 #    batches; the last n % batch_size rows form a smaller last batch, unless `drop_last`

@@ -103,9 +103,11 @@ class Dispatcher:
             try:
                 obj = getattr(obj, name)
             except AttributeError:
-                where = "your submission" if target is None and i == 0 else ".".join(path[:i])
-                kind = "function, class or variable"
-                raise LookupError(f"{where} defines no {kind} named `{name}`") from None
+                if target is None and i == 0:
+                    raise LookupError("your submission defines no function, class or variable "
+                                      f"named `{name}`") from None
+                owner = ".".join(path[:i]) if i else f"a {type(target).__name__} object"
+                raise LookupError(f"{owner} has no attribute `{name}`") from None
         return obj
 
     def handle(self, request: dict[str, Any]) -> Any:

@@ -58,12 +58,12 @@ CASES = [
                     "    except Exception:\n        pass\n")], 6, "conv2d"),
     ("05_sgd_by_name", "05_nn_modules",
      [(STEP, '        getattr(torch.optim, "SG" + "D")(self.params, lr=self.lr).step()\n')],
-     7, "SGD"),
+     11, "SGD"),
     ("05_mse_module_by_name", "05_nn_modules",
-     [(MSE, '        return getattr(nn, "MSE" + "Loss")()(outputs, targets)\n')], 5, "MSELoss"),
+     [(MSE, '        return getattr(nn, "MSE" + "Loss")()(outputs, targets)\n')], 11, "MSELoss"),
     ("05_mse_functional_by_name", "05_nn_modules",
      [(MSE, '        return getattr(torch.nn.functional, "mse_" + "loss")(outputs, targets)\n')],
-     5, "mse_loss"),
+     11, "mse_loss"),
     ("02_jacobian_by_name", "02_autograd",
      [(JACOBIAN, "    f = lambda v: v.tanh()\n"
                  '    return getattr(torch.autograd.functional, "jaco" + "bian")(f, x)'

@@ -143,7 +143,8 @@ def run(student):
     the student's `name.apply`, reads `y.grad_fn`, calls `y.backward(grad_output)` and reads
     `x.grad`. No glue code of the student's stands between the test and their Function, and
     nothing the sandbox reports about the graph is believed without checking what backward
-    does (`_check_own_backward`).
+    does (`_check_own_backward`). facts["grad_output_changed"] says whether backward wrote
+    into the grad_output it was handed (the tests that judge it use `grad_output_kept`).
     """
 
     def _run(name, x, grad_output):
@@ -152,14 +153,38 @@ def run(student):
             leaf = student.put(x.detach().clone().requires_grad_(True))
             y = function.apply.keep(leaf)
             node, kind = _checked_node(name, y)
-            y.backward(grad_output, retain_graph=True)
+            # grad_output stays in the sandbox too, as autograd's own tensor would: autograd
+            # hands it to backward as it is, so a backward that writes into it shows here.
+            kept = student.put(grad_output.clone())
+            y.backward(kept, retain_graph=True)
             grad = leaf.grad.get()
+            after = kept.clone()
         except StudentCodeError as exc:
             raise _hinted(exc) from None
         assert isinstance(grad, torch.Tensor), (
             f"x.grad after {name} is {'None' if grad is None else type(grad).__name__}, not a "
             "tensor: did backward return None?")
         _check_own_backward(function, name, y, node, leaf, grad, grad_output)
-        return y.detach(), grad, {"grad_fn": kind}
+        changed = not (isinstance(after, torch.Tensor) and after.shape == grad_output.shape
+                       and torch.equal(after, grad_output))
+        return y.detach(), grad, {"grad_fn": kind, "grad_output_changed": changed}
 
     return _run
+
+
+def _check_grad_output_kept(name, facts):
+    """backward must leave grad_output as autograd handed it over (see the `run` fixture)."""
+    assert not facts["grad_output_changed"], (
+        f"your {name}.backward changed grad_output in place: x.grad is right here only because "
+        "nothing else uses y. grad_output is autograd's tensor, and the same tensor goes to "
+        f"every other branch of the graph (in z = {name}.apply(x) + x, the branch through `+` "
+        "then gets your changed values too, so x.grad comes out wrong). Clone it first, as the "
+        "material does: grad_input = grad_output.clone(), then change and return grad_input; "
+        "or return a new tensor (grad_output * ..., torch.where(...)) and never write into "
+        "grad_output (no grad_output[...] = ..., *=, or methods ending in _)")
+
+
+@pytest.fixture
+def grad_output_kept():
+    """grad_output_kept(name, facts): fails when run's backward wrote into grad_output."""
+    return _check_grad_output_kept

@@ -1,5 +1,7 @@
 """Inputs shared by the public and hidden tests (no answers live here)."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -57,3 +59,41 @@ def small_image():
     img = torch.zeros(1, 1, 10, 10)
     img[0, 0, 3:7, 2:8] = 1.0
     return img
+
+
+def activation_mistake(name, value, x):
+    """What is wrong with activations(x)[name], in the lesson's terms (or None)."""
+    import torch.nn.functional as F
+
+    if not isinstance(value, torch.Tensor) or value.shape != x.shape:
+        return None
+    value = value.detach().to(torch.float64)
+    functions = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
+                 "softplus": F.softplus}
+    f = functions[name]
+
+    def same(a, b):
+        return bool(torch.allclose(value, a.to(torch.float64), rtol=1e-4, atol=1e-5)) and not bool(
+            torch.allclose(value, b.to(torch.float64), rtol=1e-4, atol=1e-5))
+
+    if name == "softplus" and not torch.isfinite(value).all():
+        return ("softplus gave inf for large inputs: exp(x) overflows float32 above x = 88, so "
+                "log(1 + exp(x)) is inf there; nn.Softplus returns x itself for large x (and "
+                "it equals x to float precision), use it or F.softplus")
+    if name != "relu" and same(f(torch.relu(x)), f(x)):
+        return (f"your {name} was computed on relu(x), not on x: the ReLU changed x in place "
+                "(nn.ReLU(inplace=True), torch.relu_ or x.clamp_) before the other activations "
+                "saw it; use nn.ReLU() without inplace, so that every activation gets the same x")
+    if name == "sigmoid" and same(1 - torch.sigmoid(x), torch.sigmoid(x)):
+        return ("your sigmoid is 1 / (1 + exp(x)), the sigmoid of -x: the exponent is -x, "
+                "1 / (1 + exp(-x)) (nn.Sigmoid)")
+    if name == "tanh" and same(2 * torch.sigmoid(x) - 1, torch.tanh(x)):
+        return ("your tanh is 2 * sigmoid(x) - 1, which is tanh(x / 2): tanh(x) is "
+                "2 * sigmoid(2x) - 1 (nn.Tanh)")
+    return None
+
+
+@pytest.fixture
+def checks():
+    """The checks both suites apply (which mistake a wrong answer looks like)."""
+    return SimpleNamespace(activation=activation_mistake)

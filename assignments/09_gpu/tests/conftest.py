@@ -1,13 +1,14 @@
 """Inputs and checks shared by the public and hidden tests (no answers live here)."""
 
 import time
-from types import SimpleNamespace
+from types import FunctionType, SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 from grader.checks import expect_array, expect_number, kind_of
+from grader.errors import StudentCodeError
 
 
 def make_state(rng, d_in=1000, h=100, d_out=10):
@@ -62,6 +63,16 @@ def new_lesson_matrices(rng):
 
 
 def _predict_checked(value, expected, name):
+    if isinstance(value, FunctionType):  # the call itself, so its error can be explained
+        try:
+            value = value()
+        except StudentCodeError as exc:
+            if "requires grad" in str(exc):
+                raise AssertionError(
+                    f"{name}: your output still requires grad, so .numpy() refuses it. Run the "
+                    "network inside `with torch.no_grad():` (a prediction needs no graph), or "
+                    ".detach() the output before .cpu().numpy()") from None
+            raise
     if isinstance(value, torch.Tensor):
         raise AssertionError(f"{name} returned a torch tensor; return a NumPy array on the "
                              "CPU: out.cpu().numpy() (.numpy() alone fails for a CUDA tensor)")
@@ -76,6 +87,10 @@ def _time_matmul_checked(student, a, b, device, expected_norm):
     assert isinstance(got, (tuple, list)) and len(got) == 2, (
         f"{call} should return a pair (seconds, norm), not {kind_of(got)}")
     seconds, norm = got
+    if (isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+            and np.isclose(seconds, expected_norm, rtol=1e-4)):
+        raise AssertionError(f"{call} returned (norm, seconds); return them in the order "
+                             "(seconds, norm)")
     if isinstance(seconds, torch.Tensor) or not isinstance(seconds, (int, float)) or isinstance(
             seconds, bool):
         raise AssertionError(f"{call}: seconds should be a Python float, not {kind_of(seconds)}")
@@ -90,4 +105,19 @@ def _time_matmul_checked(student, a, b, device, expected_norm):
 @pytest.fixture
 def checks():
     """The checks both suites apply to predict and time_matmul (what is right, not answers)."""
-    return SimpleNamespace(predict=_predict_checked, time_matmul=_time_matmul_checked)
+    return SimpleNamespace(predict=_predict_checked, time_matmul=_time_matmul_checked,
+                           matmul_norm=_matmul_norm_checked)
+
+
+def _matmul_norm_checked(value, a, b, name):
+    """matmul_norm's answer against the 2-norm of all of a @ b's entries."""
+    c = torch.matmul(a, b)
+    expected = float(c.norm(2))
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not np.isclose(
+            value, expected, rtol=1e-5):
+        if np.isclose(value, float(torch.linalg.matrix_norm(c, 2)), rtol=1e-4):
+            raise AssertionError(
+                f"{name} is {value:.6g}, the spectral norm of c (its largest singular value: "
+                "torch.linalg.norm(c, 2) of a matrix); the lesson prints c.norm(2), the 2-norm "
+                f"of all its entries taken together, {expected:.6g}")
+    return expect_number(value, expected, name=name, rtol=1e-5)

@@ -36,11 +36,14 @@ def test_pool_shapes(student):
     expect_tensor(pooled, features[:, :, 1::2, 1::2], name="max_pool(features)")
     avg = student.adaptive_avg_pool(features[:, :, :8, :8], (2, 2))
     expected = features[:, :, :8, :8].reshape(1, 2, 2, 4, 2, 4).mean(dim=(3, 5))
+    if isinstance(avg, torch.Tensor) and avg.shape == expected.shape:
+        assert not torch.allclose(avg, F.adaptive_max_pool2d(features[:, :, :8, :8], (2, 2))), (
+            "adaptive_avg_pool took the maximum of each region; AdaptiveAvgPool2d averages it")
     expect_tensor(avg, expected, name="adaptive_avg_pool(features, (2, 2))")
 
 
 @pytest.mark.points(1)
-def test_activations_linspace(student):
+def test_activations_linspace(student, checks):
     """activations: Sigmoid, Tanh, ReLU and Softplus on torch.linspace(-6, 6, 100)"""
     x = torch.linspace(-6, 6, 100)
     got = student.activations(x)
@@ -49,6 +52,8 @@ def test_activations_linspace(student):
                 "softplus": F.softplus(x)}
     for name, want in expected.items():
         assert name in got, f"activations should have the key {name!r}"
+        mistake = checks.activation(name, got[name], x)
+        assert mistake is None, mistake
         expect_tensor(got[name], want, name=f"activations(x)[{name!r}]")
 
 
