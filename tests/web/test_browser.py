@@ -80,7 +80,7 @@ def test_student_uploads_watches_the_status_and_reads_feedback(service, page):
     assert page.evaluate("window.__sameDocument") == 1, "the page reloaded instead of updating itself"
     assert page.inner_text("#score") == "10.00"
     feedback = page.inner_text("#feedback")
-    assert "forward" in feedback and "hidden test(s) are counted" in feedback
+    assert "forward" in feedback and "hidden test(s) show only the kind of mistake" in feedback
     shot(page, "03_student_feedback")
     page.goto(service.url + f"/assignments/{SLUG}")
     shot(page, "04_student_assignment")

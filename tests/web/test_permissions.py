@@ -109,4 +109,5 @@ def test_a_student_never_sees_hidden_tests_of_their_own_submission(world):
     api = world["clients"]["anonymous"]
     body = api.get("/api/v1/submissions/{a_sub}".format(**world["ids"]),
                    headers={"Authorization": f"Bearer {world['tokens']['student_a']}"}).get_data(as_text=True)
-    assert "HIDDEN-DETAIL" not in body and "secret_backward" not in body and "LOG-TEXT" not in body
+    assert "HIDDEN-DETAIL" not in body and "LOG-TEXT" not in body
+    assert "secret_backward" in body, "a hidden test shows its name, never its message (issue 9 #10)"
