@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from grader.assignment import (
@@ -94,28 +95,64 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Prove assignments sound: reference full, starter zero, thresholds, examples."""
-    from grader.engine import LOCAL, SERVICE
-    from grader.validate import validate
-
     if args.all:
         assignments = list(discover(args.root).values())
     elif args.slugs:
         assignments = [_resolve_assignment(s) for s in args.slugs]
     else:
         raise GraderError("name the assignments to validate, or pass --all")
+    if args.jobs < 1:
+        raise GraderError("--jobs must be at least 1")
     failed = []
-    for assignment in assignments:
-        print(f"== {assignment.slug}: {assignment.title}")
-        report = validate(assignment, mode=LOCAL if args.local else SERVICE, on_check=lambda c: print(
-            f"  {_color('ok  ', GREEN) if c.ok else _color('FAIL', RED)} {c.name}"
-            + ("" if c.ok else f"\n       {c.detail}")))
-        for note in report.skipped:
-            print(f"  {_color('NOT RUN', YELLOW)} {note}")
-        if not report.ok:
-            failed.append(assignment.slug)
+    if args.jobs == 1 or len(assignments) == 1:
+        reports = (_validate_one(a, args.local, echo=True) for a in assignments)
+    else:
+        reports = _validate_parallel(assignments, args.local, args.jobs)
+    for slug, ok, _ in reports:
+        if not ok:
+            failed.append(slug)
     print(f"{len(assignments) - len(failed)} of {len(assignments)} assignments sound"
           + (f"; failing: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
+
+
+def _validate_one(assignment: Assignment, local: bool, *, echo: bool) -> tuple[str, bool, list[str]]:
+    """Validate one assignment: (slug, sound, the report's lines), printed as they come if echo."""
+    from grader.engine import LOCAL, SERVICE
+    from grader.validate import validate
+
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        lines.append(line)
+        if echo:
+            print(line, flush=True)
+
+    say(f"== {assignment.slug}: {assignment.title}")
+    report = validate(assignment, mode=LOCAL if local else SERVICE, on_check=lambda c: say(
+        f"  {_color('ok  ', GREEN) if c.ok else _color('FAIL', RED)} {c.name}"
+        + ("" if c.ok else f"\n       {c.detail}")))
+    for note in report.skipped:
+        say(f"  {_color('NOT RUN', YELLOW)} {note}")
+    return assignment.slug, report.ok, lines
+
+
+def _validate_parallel(assignments: list[Assignment], local: bool,
+                       jobs: int) -> Iterator[tuple[str, bool, list[str]]]:
+    """Validate in `jobs` processes (each grades one submission at a time); each assignment's
+    report is printed whole when it is done. Limits and timing ratios count each job's own
+    CPU time, so sharing the machine this way moves no verdict."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # Largest first, so the last one to finish is a small one.
+    order = sorted(assignments, key=lambda a: -len(list((a.path / "examples").glob("*"))))
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_validate_one, a, local, echo=False) for a in order]
+        for future in as_completed(futures):
+            slug, ok, lines = future.result()
+            print("\n".join(lines), flush=True)
+            yield slug, ok, lines
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -189,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true")
     p.add_argument("--root", type=Path, default=None, help="assignments folder")
     p.add_argument("--local", action="store_true", help="degrade when sandbox layers are missing")
+    p.add_argument("--jobs", "-j", type=int, default=1,
+                   help="assignments validated at once, each in a process of its own")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("release", help=cmd_release.__doc__)
