@@ -127,33 +127,34 @@ def test_only_the_submission_is_visible_and_the_system_is_read_only(facts):
     assert facts["hostname"] == "sandbox"  # its own UTS namespace
 
 
-def test_private_tmp_is_fresh_per_job(inspect_file, probe_assignment, facts):
-    conn = Connection(inspect_file, "module", probe_assignment.limits, probe())
+def _in_a_new_job(inspect_file, assignment, function: str):
+    """Call one of INSPECT's functions in a sandbox of its own."""
+    conn = Connection(inspect_file, "module", assignment.limits, probe())
     try:
-        second = StudentProxy(conn).facts()
+        return getattr(StudentProxy(conn), function)()
     finally:
         conn.close()
-    assert second["tmp_before"] == [], "a file written by the first job leaked into the second"
 
 
-def test_dev_shm_is_writable_and_private_per_job(inspect_file, probe_assignment, facts):
+@pytest.fixture(scope="module")
+def second_facts(inspect_file, probe_assignment, facts) -> dict:
+    """facts() of a second job, after the first one wrote to /tmp and /dev/shm."""
+    return _in_a_new_job(inspect_file, probe_assignment, "facts")
+
+
+def test_private_tmp_is_fresh_per_job(second_facts):
+    assert second_facts["tmp_before"] == [], "a file written by the first job leaked into the second"
+
+
+def test_dev_shm_is_writable_and_private_per_job(facts, second_facts):
     """Issue 9 #5: /dev/shm is the job's own tmpfs (DataLoader workers pass tensors through it)."""
     assert facts["shm_writable"] and facts["shm_before"] == []
-    conn = Connection(inspect_file, "module", probe_assignment.limits, probe())
-    try:
-        second = StudentProxy(conn).facts()
-    finally:
-        conn.close()
-    assert second["shm_before"] == [], "a file the first job left in /dev/shm leaked into the second"
+    assert second_facts["shm_before"] == [], "a file the first job left in /dev/shm leaked into the second"
 
 
 def test_worker_processes_run_inside_the_sandbox(inspect_file, probe_assignment):
     """`DataLoader(..., num_workers=2)` and `multiprocessing.Pool` work within the pids limit."""
-    conn = Connection(inspect_file, "module", probe_assignment.limits, probe())
-    try:
-        batches, squares = StudentProxy(conn).worker_processes()
-    finally:
-        conn.close()
+    batches, squares = _in_a_new_job(inspect_file, probe_assignment, "worker_processes")
     assert batches == [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0], [8.0, 9.0]]
     assert squares == [1, 2, 3]
 
