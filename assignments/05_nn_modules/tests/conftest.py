@@ -94,7 +94,7 @@ ERROR_HINTS = (
      "operations, not under torch.no_grad(), .detach() or from .item()"),
     ("before Module.__init__() call",
      "call super().__init__() first in __init__, before creating layers or nn.Parameters"),
-    ("named `state_dict`", NOT_A_MODULE),
+    ("no attribute `state_dict`", NOT_A_MODULE),
     ("no attribute 'state_dict'", NOT_A_MODULE),
     ("backward through the graph a second time",
      "call loss.backward() once per step, on a loss computed afresh from model(x) in that step"),
