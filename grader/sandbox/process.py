@@ -318,10 +318,14 @@ class Sandbox:
         try:
             started = self._read_exact(len(STARTED), watch, "starting the sandbox", "answer")
         except StudentCodeError as exc:  # it died, or got no time, before any student code ran
+            how = ("did not start within its time" if isinstance(exc, GradingTimeout)
+                   else "ended before the grader's guest started")
+            if self._drainer is not None:  # the job is gone: its output ends soon
+                self._drainer.join(timeout=2.0)
             said = self.capture.text().strip()[:400]
             raise InfrastructureFault(
-                f"the sandbox could not start ({exc}" + (f"; it said: {said}" if said else "")
-                + "); no student code ran: grade it again") from None
+                f"the sandbox could not start: the job {how}" + (f"; it said: {said}" if said else "")
+                + ". No student code ran: grade it again") from None
         if started != STARTED:
             raise self._violation("starting the sandbox", "bytes before the grader's guest started")
 
