@@ -14,7 +14,7 @@ import ast
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from grader.static_checks import Violation, ipython_to_python, parse_python
+from grader.static_checks import Violation, cells_of, ipython_to_python, parse_python
 
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
@@ -34,13 +34,11 @@ class Attribution:
 
     def reason(self, name: str) -> str:
         """Why a call to `name` is refused, for that test's message."""
-        chain, seen = [name], {name}
-        while chain[-1] in self.through and self.through[chain[-1]] not in seen:
+        chain = [name]
+        while chain[-1] in self.through:  # a forest: each name is blocked through one older one
             chain.append(self.through[chain[-1]])
-            seen.add(chain[-1])
-        uses = "".join(f"`{a}` uses `{b}`, which " if i == 0 else f"uses `{b}`, which "
-                       for i, (a, b) in enumerate(zip(chain, chain[1:], strict=False)))
-        return (f"{uses}breaks a rule: " if uses else "") + self.blocked[name].message()
+        uses = "".join(f"uses `{used}`, which " for used in chain[1:])
+        return (f"`{name}` {uses}breaks a rule: " if uses else "") + self.blocked[name].message()
 
     def messages(self) -> list[str]:
         """One line per violation, saying which tests it costs."""
@@ -97,8 +95,12 @@ def _bindings(tree: ast.Module) -> list[_Binding]:
     return out
 
 
-def attribute(cells: Sequence[str], violations: list[Violation], *, notebook: bool) -> Attribution:
-    """Map each violation to the top-level definition holding it (see the module's docstring)."""
+def attribute(source: str | Sequence[str], violations: list[Violation]) -> Attribution:
+    """Map each violation to the top-level definition holding it (see the module's docstring).
+
+    `source` is what `find_violations` read: a module's text, or a notebook's cells.
+    """
+    cells, notebook = cells_of(source)
     trees: dict[int, list[_Binding]] = {}
     for index, text in enumerate(cells, 1):
         python = ipython_to_python(text, cell=index) if notebook else text

@@ -145,8 +145,10 @@ def _validate_parallel(assignments: list[Assignment], local: bool,
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    # Largest first, so the last one to finish is a small one.
-    order = sorted(assignments, key=lambda a: -len(list((a.path / "examples").glob("*"))))
+    from grader.validate import load_examples
+
+    # Most examples first, so the last one to finish is a small one.
+    order = sorted(assignments, key=lambda a: -len(load_examples(a)))
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(_validate_one, a, local, echo=False) for a in order]
         for future in as_completed(futures):

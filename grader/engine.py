@@ -88,8 +88,7 @@ def grade(submission: Path, assignment: Assignment, *, mode: str = SERVICE,
     except InvalidSubmission as exc:
         return _rejected(assignment, seed, layers, warnings + [str(exc)], started)
     violations = find_violations(sub.source, assignment.forbidden)
-    attribution = attribute(getattr(sub.source, "cells", (sub.source,)), violations,
-                            notebook=sub.kind != MODULE) if violations else Attribution()
+    attribution = attribute(sub.source, violations) if violations else Attribution()
     if attribution.whole_file:  # module-level code runs as the file loads: refuse it all
         return _rejected(assignment, seed, layers,
                          warnings + [v.message() for v in violations], started)

@@ -818,7 +818,7 @@ def _is_sys_hook(parts: list[str]) -> bool:
     return any(a == "sys" and b in SYS_HOOKS for a, b in zip(parts, parts[1:], strict=False))
 
 
-def _cells_of(source: str | Sequence[str]) -> tuple[Sequence[str], bool]:
+def cells_of(source: str | Sequence[str]) -> tuple[Sequence[str], bool]:
     """(cells, is a notebook) for a module's source, a notebook's CellSource, or a list of cells."""
     if isinstance(source, str):
         cells = getattr(source, "cells", None)
@@ -834,7 +834,7 @@ def find_violations(source: str | Sequence[str], forbidden: Forbidden) -> list[V
     """
     if not (forbidden.modules or forbidden.calls or forbidden.attributes):
         return []
-    cells, notebook = _cells_of(source)
+    cells, notebook = cells_of(source)
     finder = _Finder(forbidden)
     units: list[_Unit] = []
     for index, text in enumerate(cells, 1):

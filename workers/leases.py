@@ -139,9 +139,10 @@ def _aware(value: datetime) -> datetime:
     return as_utc(value)  # type: ignore[return-value]
 
 
-def _give_up(conn: Connection, submission_id: int, attempts: int, worker: str | None) -> None:
-    reason = (f"grading did not finish after {attempts} attempts (workers died or lost their "
-              "lease); an instructor can requeue it")
+def _give_up(conn: Connection, submission_id: int, attempts: int, worker: str | None,
+             reason: str | None = None) -> None:
+    reason = reason or (f"grading did not finish after {attempts} attempts (workers died or "
+                        "lost their lease); an instructor can requeue it")
     done = conn.execute(update(S).where(S.c.id == submission_id, S.c.state.in_((QUEUED, RUNNING)))
                         .values(state=FAILED, reason=reason, lease_owner=None, lease_expires_at=None,
                                 finished_at=utcnow())).rowcount
@@ -201,27 +202,22 @@ def release_after_hard_limit(engine: Engine, submission_id: int, *, task_id: str
     score. The attempt counts, so a grading that stalls every time ends as an error an
     instructor sees. Returns the new state, or '' when this task no longer held it.
     """
+    with engine.connect() as conn:
+        row = conn.execute(select(S.c.lease_owner, S.c.attempts).where(
+            S.c.id == submission_id, S.c.state == RUNNING, S.c.task_id == task_id)).first()
+    if row is None:
+        return ""
+    note = (f"the grader itself stalled: grading passed the worker's hard time limit of "
+            f"{limit_s:g} s (the submission's own limits are counted apart from this)")
+    if row.attempts < max_attempts:
+        released = release(engine, submission_id, owner=row.lease_owner, attempt=row.attempts,
+                           note=note)
+        return QUEUED if released else ""
     with engine.begin() as conn:
-        row = conn.execute(select(S).where(S.c.id == submission_id, S.c.state == RUNNING,
-                                           S.c.task_id == task_id)).mappings().first()
-        if row is None:
-            return ""
-        note = (f"the grader itself stalled: grading passed the worker's hard time limit of "
-                f"{limit_s:g} s (the submission's own limits are counted apart from this)")
-        if row["attempts"] >= max_attempts:
-            reason = (f"grading stopped at the worker's hard time limit on each of "
-                      f"{row['attempts']} attempts: {note}; an instructor can requeue it")
-            conn.execute(update(S).where(_fenced(submission_id, row["lease_owner"], row["attempts"]))
-                         .values(state=FAILED, reason=reason, lease_owner=None, lease_expires_at=None,
-                                 task_id=None, finished_at=utcnow()))
-            record(conn, submission_id, "failed", worker=row["lease_owner"], attempt=row["attempts"],
-                   detail=reason)
-            return FAILED
-        conn.execute(update(S).where(_fenced(submission_id, row["lease_owner"], row["attempts"]))
-                     .values(state=QUEUED, lease_owner=None, lease_expires_at=None, task_id=None))
-        record(conn, submission_id, "released", worker=row["lease_owner"], attempt=row["attempts"],
-               detail=note)
-        return QUEUED
+        _give_up(conn, submission_id, row.attempts, row.lease_owner, reason=(
+            f"grading stopped at the worker's hard time limit on each of {row.attempts} "
+            f"attempts: {note}; an instructor can requeue it"))
+    return FAILED
 
 
 def expired(engine: Engine, now: datetime | None = None) -> list[dict[str, Any]]:

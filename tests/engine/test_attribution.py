@@ -17,9 +17,8 @@ CONV = Forbidden(calls={"torch.nn.functional.conv2d": "write your own"})
 
 def placed(source: str | list[str], rules: Forbidden = CONV) -> tuple[dict[str, int], list[int]]:
     """(blocked name -> line of its violation, lines that refuse the whole file)."""
-    cells = [source] if isinstance(source, str) else source
-    found = find_violations(source if isinstance(source, str) else cells, rules)
-    got = attribute(cells, found, notebook=not isinstance(source, str))
+    found = find_violations(source, rules)
+    got = attribute(source, found)
     return {n: v.line for n, v in got.blocked.items()}, [v.line for v in got.whole_file]
 
 
