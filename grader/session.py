@@ -237,23 +237,22 @@ class GradingPlugin:
             raise InvalidAssignment(f"{item.nodeid}: visibility must be one of {VISIBILITIES}")
         doc = (item.function.__doc__ or "").strip().splitlines() if hasattr(item, "function") else []
         passed = report.passed
-        message = "" if passed or call.excinfo is None else _message(call.excinfo.value)
+        exc = call.excinfo.value if call.excinfo is not None else None
+        message = "" if passed or exc is None else _message(exc)
         if report.skipped:
-            reason = call.excinfo.value.msg if call.excinfo is not None else ""
-            message = f"not run here: {reason}"
-        elif call.excinfo is not None and not isinstance(
-                call.excinfo.value, (AssertionError, StudentCodeError, InvalidAssignment)):
-            message = unusable_message(call.excinfo.value)
+            message = f"not run here: {exc.msg if exc is not None else ''}"
+        elif exc is not None and not isinstance(
+                exc, (AssertionError, StudentCodeError, InvalidAssignment)):
+            message = unusable_message(exc)
         timing = (self._timing.reports[-1].as_dict() if self._timing and self._timing.reports
                   else None)
-        kind = "" if passed else _mistake(call.excinfo.value if call.excinfo else None,
-                                         bool(report.skipped), timing)
+        kind = "" if passed else _mistake(exc, bool(report.skipped), timing)
         result = TestResult(
             name=doc[0] if doc else item.name, points=points if passed else 0.0,
             max_points=points, passed=passed, visibility=visibility, message=message,
             suite=suite, duration_s=round(time.perf_counter() - self._started[item.nodeid], 4),
             timing=timing, skipped=bool(report.skipped), kind=kind,
-            hint=_hint(kind, call.excinfo.value if call.excinfo else None),
+            hint=_hint(kind, exc),
         )
         self.results.append(result)
         if self.options.on_result:
