@@ -46,7 +46,7 @@ SUBMISSION = '''
 import torch
 
 def twice(x):
-    return 2 * x + (x > 0.5) * 0.1
+    return 2 * x + 0.1  # wrong for every input, whatever the seed draws
 
 def boom(value):
     # A class named after the hidden input: its name must not reach the student.
