@@ -56,26 +56,44 @@ def _progress(result: TestResult, done: int, total: int, out=None) -> None:
     out.flush()
 
 
-def _print_result(result: GradeResult, *, show_tests: bool) -> None:
+def _print_result(result: GradeResult, *, show_tests: bool, out=None) -> None:
+    out = out or sys.stdout
     for message in result.messages:
-        print(_color("note: ", YELLOW) + message)
+        print(_color("note: ", YELLOW) + message, file=out)
     if show_tests:
         for i, t in enumerate(result.tests, 1):
-            _progress(t, i, len(result.tests), sys.stdout)
+            _progress(t, i, len(result.tests), out)
     score = f"{result.score:g}/{result.max_score:g}"
     print(f"{result.assignment}: {_color(score, GREEN if result.score == result.max_score else RED)}"
-          f"  ({result.status}, {result.duration_s:.2f} s, seed {result.seed})")
+          f"  ({result.status}, {result.duration_s:.2f} s, seed {result.seed})", file=out)
+
+
+def run_check(file: Path, assignment: Assignment, out) -> int:
+    """Check file against the assignment's public tests, printing to out; the exit code."""
+    from grader.engine import LOCAL, grade
+
+    print(f"Checking {file} against {assignment.title} (public tests)", file=out, flush=True)
+    result = grade(file, assignment, mode=LOCAL, suites=("public",),
+                   on_result=lambda r, done, total: _progress(r, done, total, out))
+    _print_result(result, show_tests=False, out=out)
+    return 0 if result.score == result.max_score else 1
+
+
+def _through_server(args: argparse.Namespace, assignment: Assignment, *extra: str) -> int | None:
+    """Run this check or grade in the warm server (grader.cli_server); None: run it here."""
+    from grader import cli_server
+
+    if args.no_server or not cli_server.enabled() or not args.file.is_file():
+        return None
+    argv = [args.command, str(args.file.resolve()), "--assignment", str(assignment.path), *extra]
+    return cli_server.run(argv, color=sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Run the public tests on your work, locally, with whatever sandbox this machine has."""
-    from grader.engine import LOCAL, grade
-
     assignment = _resolve_assignment(args.assignment, args.file)
-    print(f"Checking {args.file} against {assignment.title} (public tests)")
-    result = grade(args.file, assignment, mode=LOCAL, suites=("public",), on_result=_progress)
-    _print_result(result, show_tests=False)
-    return 0 if result.score == result.max_score else 1
+    code = _through_server(args, assignment)
+    return run_check(args.file, assignment, sys.stdout) if code is None else code
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
@@ -83,6 +101,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from grader.engine import LOCAL, SERVICE, grade, write_gradescope
 
     assignment = _resolve_assignment(args.assignment, args.file)
+    extra = [*(["--json"] if args.json else []), *(["--local"] if args.local else []),
+             *(["--seed", str(args.seed)] if args.seed is not None else []),
+             *(["--gradescope", str(args.gradescope.resolve())] if args.gradescope else [])]
+    code = _through_server(args, assignment, *extra)
+    if code is not None:
+        return code
     result = grade(args.file, assignment, mode=LOCAL if args.local else SERVICE, seed=args.seed)
     if args.gradescope:
         write_gradescope(result, args.gradescope)
@@ -211,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help=cmd_check.__doc__)
     p.add_argument("file", type=Path)
     p.add_argument("--assignment", "-a", help="slug, or the released assignment's folder")
+    p.add_argument("--no-server", action="store_true",
+                   help="check in this process, not through the warm server")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("grade", help=cmd_grade.__doc__)
@@ -221,6 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write Gradescope's results.json here")
     p.add_argument("--seed", type=int, help="reuse a recorded seed (a reproducible regrade)")
     p.add_argument("--local", action="store_true", help="degrade when sandbox layers are missing")
+    p.add_argument("--no-server", action="store_true",
+                   help="grade in this process, not through the warm server")
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("validate", help=cmd_validate.__doc__)

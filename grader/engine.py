@@ -74,6 +74,18 @@ def _connection(assignment: Assignment, data: bytes, kind: str, layers: Layers) 
                       gpu=assignment.device == "gpu")
 
 
+def warm_up(assignments: list[Assignment], layers: Layers | None = None) -> int:
+    """Start the zygotes these assignments' jobs fork from, in the background; how many.
+
+    A worker's pool process calls this as it starts, so that its first grading does not
+    wait for torch to be imported. Assignments that share a view share one zygote.
+    """
+    from grader.sandbox.layers import probe
+
+    layers = layers or probe()
+    return sum(_connection(a, b"", "module", layers).warm() for a in assignments)
+
+
 def grade(submission: Path, assignment: Assignment, *, mode: str = SERVICE,
           seed: int | None = None, suites: tuple[str, ...] = ("public", "hidden"),
           on_result: Callable[[TestResult, int, int], None] | None = None,

@@ -81,6 +81,10 @@ class Connection:
                 self.sandbox = self._new_sandbox()
                 self.sandbox.spawn()
 
+    def warm(self) -> bool:
+        """Start the warm zygote this connection's jobs fork from (not waiting for it)."""
+        return self._new_sandbox().warm()
+
     def _new_sandbox(self) -> Sandbox:
         self.generation += 1
         bans = self.forbidden or Forbidden()

@@ -116,6 +116,20 @@ def _child_init(**_: Any) -> None:
 
         gpu = claim_gpu(visible_gpus())
         log.info("pool process %s grades on GPU %s", os.getpid(), gpu)
+    _warm_up()
+
+
+def _warm_up() -> None:
+    """Start this pool process's zygotes now (grader.sandbox.zygote), not at its first grading."""
+    from grader.assignment import discover
+    from grader.engine import warm_up
+
+    gpu = "gpu" in os.environ.get("TORCHGRADE_WORKER_QUEUE", "").split(",")
+    try:
+        wanted = [a for a in discover().values() if (a.device == "gpu") == gpu]
+        log.info("pool process %s started %d warm zygotes", os.getpid(), warm_up(wanted))
+    except Exception as exc:  # a warm start is an optimisation: grading works without it
+        log.warning("pool process %s could not warm up: %s", os.getpid(), exc)
 
 
 class Housekeeper(threading.Thread):

@@ -96,8 +96,12 @@ def cap_gpu_memory(fraction: str | None) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Load the submission named in the config and serve it."""
-    config = json.loads(argv[1])
+    """Load the submission named in the config (JSON, argv[1]) and serve it."""
+    return run(json.loads(argv[1]))
+
+
+def run(config: dict[str, Any]) -> int:
+    """Load the submission the config names and serve it (a cold job, or one forked warm)."""
     rfd, wfd = config["fd_in"], config["fd_out"]
     for fd in (rfd, wfd):
         os.set_inheritable(fd, False)  # processes the student starts do not get the pipe

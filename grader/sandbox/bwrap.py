@@ -254,17 +254,20 @@ def _dirs_for(path: str, made: set[str]) -> list[str]:
 
 def bwrap_argv(*, job_files: dict[str, int], guest_dir: Path, env: dict[str, str], tmp_mb: int,
                seccomp_fd: int | None, gpu: bool, python_dirs: list[str], drop_to: int | None,
-               hide: list[str] | None = None) -> list[str]:
+               hide: list[str] | None = None, fork_server: tuple[str, ...] = ()) -> list[str]:
     """The argv prefix that runs a command inside the sandbox as the job user.
 
     job_files maps a file name under /job to an fd bubblewrap copies it from: no host
     folder holds the job's files, and no host path of the job is on the command line.
     hide is `hide_argv`'s mounts (after the Python folders they cover are bound).
+    fork_server, for a zygote (grader.sandbox.zygote), names the capabilities it keeps
+    as root: it shares this process's pid and cgroup namespaces (each job it forks
+    makes its own), and it ends when its control socket closes, not with a thread.
     """
-    argv = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-            "--unshare-cgroup-try", "--hostname", "sandbox", "--die-with-parent", "--new-session",
-            "--clearenv",
-            "--ro-bind", "/usr", "/usr"]
+    argv = ["bwrap", "--unshare-ipc", "--unshare-net", "--unshare-uts", "--hostname", "sandbox"]
+    if not fork_server:
+        argv += ["--unshare-pid", "--unshare-cgroup-try", "--die-with-parent"]
+    argv += ["--new-session", "--clearenv", "--ro-bind", "/usr", "/usr"]
     for target, link in SYSTEM_LINKS:
         if Path(link).is_symlink() or Path(link).exists():
             argv += ["--symlink", target, link]
@@ -291,6 +294,8 @@ def bwrap_argv(*, job_files: dict[str, int], guest_dir: Path, env: dict[str, str
         argv += ["--setenv", name, value]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
+    if fork_server:
+        return argv + ["--cap-drop", "ALL", *(a for cap in fork_server for a in ("--cap-add", cap)), "--"]
     if drop_to is None:
         # Not root: bubblewrap makes a user namespace, and the job may not make another.
         argv[1:1] = ["--unshare-user", "--disable-userns"]

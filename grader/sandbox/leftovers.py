@@ -39,9 +39,12 @@ def _job_dirs(prefix: str) -> list[str]:
 
 
 def _children(pid: int) -> list[str]:
+    from grader.sandbox.zygote import server_pids
+
     found = []
+    servers = server_pids() if pid == os.getpid() else set()  # warm zygotes stay, by design
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) in servers:
             continue
         try:
             stat = (entry / "stat").read_text()

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -38,7 +39,7 @@ from grader.errors import (
 )
 from grader.guest.wire import PREFIX, STARTED, WireError, decode_body, encode_frame, frame_seq, split_prefix
 from grader.guest.wire import Limits as WireLimits
-from grader.sandbox import seccomp
+from grader.sandbox import seccomp, zygote
 from grader.sandbox.bwrap import JOB_DIR, bwrap_argv, data_fd, hidden_for, hide_argv
 from grader.sandbox.cgroups import JobCgroup, Usage, job_prefix
 from grader.sandbox.clock import JobClock, Mark, Watch, proc_cpu_s
@@ -126,8 +127,51 @@ def jobs_root(create: bool = True) -> Path | None:
         return fresh
 
 
-def _job_uid() -> int:
-    return JOB_UIDS.start + secrets.randbelow(len(JOB_UIDS))
+_UID_LOCK = threading.Lock()
+_LIVE_UIDS: set[int] = set()
+_UID_FILE: list[int] = []  # one fd, kept open: closing any fd of it drops this process's locks
+
+
+def _uid_lock_fd() -> int | None:
+    if not _UID_FILE:
+        root = jobs_root()
+        try:
+            _UID_FILE.append(os.open(root / "uids.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
+                                     | os.O_CLOEXEC, 0o600))
+        except OSError:
+            return None
+    return _UID_FILE[0]
+
+
+def claim_uid() -> int:
+    """A job uid that no other live job on this machine has.
+
+    Drawn at random from JOB_UIDS; held by a one-byte lock at the uid's offset in a lock
+    file shared by every grading process of this user (the kernel drops it when the
+    process ends), and by a set within this process. `release_uid` gives it back.
+    """
+    with _UID_LOCK:
+        fd = _uid_lock_fd()
+        while True:
+            index = secrets.randbelow(len(JOB_UIDS))
+            if index in _LIVE_UIDS:
+                continue
+            if fd is not None:
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, index, os.SEEK_SET)
+                except OSError:
+                    continue  # another process's live job has it
+            _LIVE_UIDS.add(index)
+            return JOB_UIDS.start + index
+
+
+def release_uid(uid: int) -> None:
+    """Give back a uid from `claim_uid` (its job has ended)."""
+    index = uid - JOB_UIDS.start
+    with _UID_LOCK:
+        if index in _LIVE_UIDS and _UID_FILE:
+            fcntl.lockf(_UID_FILE[0], fcntl.LOCK_UN, 1, index, os.SEEK_SET)
+        _LIVE_UIDS.discard(index)
 
 
 @dataclass
@@ -273,6 +317,9 @@ class Sandbox:
         self._req_w = self._resp_r = -1
         self._seq = 0  # of the last request; the load report is frame 0
         self._awaiting: int | None = None  # the request whose answer is due
+        self.uid: int | None = None  # the job's own uid (claim_uid), where there is uid drop
+        self.zygote: zygote.Zygote | None = None  # the warm server it was forked from, if any
+        self._pending: tuple | None = None  # what spawn set up for a job not yet forked
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -303,6 +350,7 @@ class Sandbox:
 
     def wait_ready(self) -> dict[str, Any]:
         """Read the load report, once; later calls return it again."""
+        self._launch()
         if not self.ready:
             self.ready = True
             watch = Watch(self.clock, self.limits.load_timeout_s)
@@ -318,6 +366,8 @@ class Sandbox:
         try:
             started = self._read_exact(len(STARTED), watch, "starting the sandbox", "answer")
         except StudentCodeError as exc:  # it died, or got no time, before any student code ran
+            if self.zygote is not None:  # forked warm: the next jobs start cold for a while
+                zygote.retire(self.zygote)
             how = ("did not start within its time" if isinstance(exc, GradingTimeout)
                    else "ended before the grader's guest started")
             if self._drainer is not None:  # the job is gone: its output ends soon
@@ -332,8 +382,10 @@ class Sandbox:
     def spawn(self) -> None:
         """Start the job without waiting for it to load.
 
-        Call this from a thread that outlives the job: bubblewrap's --die-with-parent
-        kills the job when the thread that started it ends.
+        The job is forked from this process's warm zygote for its view when there is one
+        (grader.sandbox.zygote), else started cold. Call this from a thread that outlives
+        the job: a cold job's bubblewrap (--die-with-parent) ends with the thread that
+        started it.
         """
         _compile_guest()
         self.job_dir = None if self.layers.namespaces else self._make_job_dir()
@@ -342,40 +394,118 @@ class Sandbox:
             self.cgroup = JobCgroup.create(self.layers.cgroup_version,
                                            memory_bytes=lim.memory_mb << 20,
                                            pids=lim.processes, cpus=lim.cpus)
+        if self.layers.namespaces and self.layers.uid_drop:
+            self.uid = claim_uid()
         req_r, resp_w, out_r, out_w, out_bytes = self._pipes()
-        keep = [req_r, resp_w]
-        use_seccomp = self.layers.seccomp and self.layers.namespaces
-        seccomp_fd = _seccomp_fd(self.kind == "notebook") if use_seccomp else None
-        if seccomp_fd is not None:
-            keep.append(seccomp_fd)
         inside = JOB_DIR if self.job_dir is None else str(self.job_dir)
         config = {"kind": self.kind, "path": f"{inside}/{self.file_name}",
-                  "fd_in": req_r, "fd_out": resp_w, "forbidden_modules": self.forbidden_modules,
+                  "forbidden_modules": self.forbidden_modules,
                   "max_blob_bytes": lim.return_mb << 20, "cell_timeout": lim.load_timeout_s,
                   **self.guest_options}
-        argv, env, data_fds = self._argv(json.dumps(config), seccomp_fd)
-        keep += data_fds
-        procs_files = self.cgroup.procs_files() if self.cgroup else []
+        view = self._view()
+        server = (zygote.for_view(view, os.path.realpath(sys.executable), self._pythonpath())
+                  if view else None)
+        self._pending = (server, config, req_r, resp_w, out_r, out_w, out_bytes)
+        if server is None or server.is_ready:
+            self._launch()
+        # else: the zygote is still importing; the job is forked when it is first needed
+        # (wait_ready), so that this process collects its tests meanwhile.
+
+    def _launch(self) -> None:
+        """Fork the pending job from its zygote, or start it cold; then watch its output."""
+        if self._pending is None:
+            return
+        server, config, req_r, resp_w, out_r, out_w, out_bytes = self._pending
+        self._pending = None
         try:
-            self.proc = subprocess.Popen(
-                argv, env=env, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
-                pass_fds=keep, start_new_session=True, cwd=str(self.job_dir or "/"),
-                preexec_fn=lambda: _enter_job(procs_files, lim, self.layers),
-            )
+            self.proc = self._fork_warm(server, config, req_r, resp_w, out_w) if server else None
+            if self.proc is None:
+                self.proc = self._start_cold(config, req_r, resp_w, out_w)
         except BaseException:
             os.close(out_r)
             raise
         finally:
-            for fd in keep + [out_w]:
+            for fd in (req_r, resp_w, out_w):
                 os.close(fd)
-        self.clock = JobClock(self.proc.pid, self.cgroup, lim.cpus)
+        self.clock = JobClock(self.proc.pid, self.cgroup, self.limits.cpus)
         self._drainer = threading.Thread(target=_drain, args=(out_r, self.capture, out_bytes),
                                          daemon=True)
         self._drainer.start()
         self.started_at = time.monotonic()
 
-    def _argv(self, config: str, seccomp_fd: int | None) -> tuple[list[str], dict[str, str], list[int]]:
-        """The command, its environment, and the fds bubblewrap copies the job's files from."""
+    def warm(self) -> bool:
+        """Start the zygote this job would be forked from, without waiting; False: none here."""
+        view = self._view()
+        return bool(view) and zygote.for_view(view, os.path.realpath(sys.executable),
+                                              self._pythonpath()) is not None
+
+    def _view(self) -> zygote.View | None:
+        """What a zygote for this job must look like, or None where jobs start cold."""
+        if not zygote.enabled() or (self.layers.namespaces and not self.layers.uid_drop):
+            return None  # a user namespace's single uid: every job would share it
+        python_dirs = _python_dirs()
+        hidden = (hidden_for(self.forbidden_modules, ("/usr", *python_dirs))
+                  if self.layers.namespaces else ())
+        return zygote.View(hidden=hidden, forbidden=tuple(sorted(self.forbidden_modules)),
+                           env=tuple(sorted(self._env().items())), python_dirs=tuple(python_dirs),
+                           gpu=self.gpu, namespaces=self.layers.namespaces)
+
+    def _fork_warm(self, server: zygote.Zygote, config: dict[str, Any], req_r: int, resp_w: int,
+                   out_w: int) -> zygote.ForkedJob | None:
+        """The job forked from a warm zygote; None where it failed (start the job cold)."""
+        ns = self.layers.namespaces
+        request = {"namespaces": ns, "uid": self.uid, "rlimits": rlimits(self.limits, self.layers),
+                   "tmp_bytes": self.limits.tmp_mb << 20, "job_dir": JOB_DIR,
+                   "file_name": self.file_name, "cwd": "/tmp" if ns else str(self.job_dir),
+                   "env": {} if ns else {"TMPDIR": str(self.job_dir)}, "config": config}
+        fds = {"req": req_r, "resp": resp_w, "out": out_w}
+        ours = []
+        try:
+            if self.cgroup is not None:
+                for i, path in enumerate(self.cgroup.procs_files()):
+                    ours.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
+                    fds[f"cgroup{i}"] = ours[-1]
+            if ns and self.layers.seccomp:
+                ours.append(_seccomp_fd(False))
+                fds["seccomp"] = ours[-1]
+            if ns:
+                ours.append(data_fd(self.data))
+                fds["submission"] = ours[-1]
+            job = server.fork(request, fds)
+        except zygote.ZygoteError as exc:
+            zygote.retire(server)
+            warnings.warn(f"{exc}; this job starts cold", RuntimeWarning, stacklevel=2)
+            return None
+        finally:
+            for fd in ours:
+                os.close(fd)
+        self.zygote = server
+        return job
+
+    def _start_cold(self, config: dict[str, Any], req_r: int, resp_w: int, out_w: int) -> subprocess.Popen:
+        """A fresh interpreter in bubblewrap (the job's own namespaces, cgroup, rlimits, uid)."""
+        keep = [req_r, resp_w]
+        use_seccomp = self.layers.seccomp and self.layers.namespaces
+        seccomp_fd = _seccomp_fd(False) if use_seccomp else None
+        if seccomp_fd is not None:
+            keep.append(seccomp_fd)
+        argv, env, data_fds = self._argv(json.dumps({**config, "fd_in": req_r, "fd_out": resp_w}),
+                                         seccomp_fd)
+        keep += data_fds
+        procs_files = self.cgroup.procs_files() if self.cgroup else []
+        lim, layers = self.limits, self.layers
+        try:
+            return subprocess.Popen(
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
+                pass_fds=keep, start_new_session=True, cwd=str(self.job_dir or "/"),
+                preexec_fn=lambda: _enter_job(procs_files, lim, layers),
+            )
+        finally:
+            for fd in keep[2:]:
+                os.close(fd)
+
+    def _env(self) -> dict[str, str]:
+        """The job's environment (PYTHONPATH and TMPDIR aside)."""
         threads = str(max(1, int(self.limits.cpus)))
         env = {"HOME": "/tmp", "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
                "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads,
@@ -383,24 +513,33 @@ class Sandbox:
         for name in ("CUDA_VISIBLE_DEVICES", "TORCHGRADE_GPU_MEMORY_FRACTION"):
             if self.gpu and name in os.environ:
                 env[name] = os.environ[name]
+        return env
+
+    def _pythonpath(self) -> str:
+        """Where the job imports the guest and installed packages from."""
+        if not self.layers.namespaces:
+            return os.pathsep.join([str(GUEST_DIR.parent.parent), *_package_dirs()])
+        return os.pathsep.join(["/opt/torchgrade", *_package_dirs()])
+
+    def _argv(self, config: str, seccomp_fd: int | None) -> tuple[list[str], dict[str, str], list[int]]:
+        """The command, its environment, and the fds bubblewrap copies the job's files from."""
+        env = self._env()
+        env["PYTHONPATH"] = self._pythonpath()
         python = os.path.realpath(sys.executable)
         # -S: no site module, so none of the host's .pth files run in the job (an editable
         # install's finder, certificate hooks: about 35 ms of start-up here, and not the
         # job's business); the package folders go on PYTHONPATH instead.
         guest_cmd = [python, "-S", "-s", "-B", "-m", "grader.guest.serve", config]
         if not self.layers.namespaces:
-            env["PYTHONPATH"] = os.pathsep.join([str(GUEST_DIR.parent.parent), *_package_dirs()])
             env["TMPDIR"] = str(self.job_dir)
             return guest_cmd, env, []
-        env["PYTHONPATH"] = os.pathsep.join(["/opt/torchgrade", *_package_dirs()])
         python_dirs = _python_dirs()
         # Forbidden modules are not in the job's file system at all (stubs that raise).
         hide, fds = hide_argv(hidden_for(self.forbidden_modules, ("/usr", *python_dirs)))
         fds.append(data_fd(self.data))
         argv = bwrap_argv(job_files={self.file_name: fds[-1]}, guest_dir=GUEST_DIR, env=env,
                           tmp_mb=self.limits.tmp_mb, seccomp_fd=seccomp_fd, gpu=self.gpu,
-                          python_dirs=python_dirs, hide=hide,
-                          drop_to=_job_uid() if self.layers.uid_drop else None)
+                          python_dirs=python_dirs, hide=hide, drop_to=self.uid)
         return argv + guest_cmd, {}, fds
 
     def _pipes(self) -> tuple[int, int, int, int, int]:
@@ -424,6 +563,10 @@ class Sandbox:
         whatever the one before it raised.
         """
         usage = Usage()
+        if self._pending is not None:  # set up, never started
+            for fd in self._pending[2:6]:
+                os.close(fd)
+            self._pending = None
         try:
             if self.proc is not None:
                 self._kill()
@@ -441,6 +584,9 @@ class Sandbox:
                         cgroup.destroy()
             finally:
                 self._close_fds()
+                if self.uid is not None:
+                    release_uid(self.uid)
+                    self.uid = None
                 if self.job_dir is not None:
                     shutil.rmtree(self.job_dir, ignore_errors=True)
                     self.job_dir = None
@@ -457,6 +603,8 @@ class Sandbox:
         if self._drainer is not None:
             self._drainer.join(timeout=2)
             self._drainer = None
+        if isinstance(self.proc, zygote.ForkedJob):
+            self.proc.close()
         self.proc = None
 
     def _kill(self) -> None:
@@ -690,19 +838,24 @@ def _python_dirs() -> list[str]:
     return sorted(d for d in dirs if not d.startswith("/usr/"))
 
 
+def rlimits(lim: Limits, layers: Layers) -> dict[str, tuple[int, int]]:
+    """A job's resource limits, by the name of their RLIMIT_ constant: (soft, hard)."""
+    cpu = int(lim.total_timeout_s * max(lim.cpus, 1)) + 5
+    limits = {"RLIMIT_CORE": (0, 0), "RLIMIT_FSIZE": (lim.file_size_mb << 20,) * 2,
+              "RLIMIT_CPU": (cpu, cpu + 5), "RLIMIT_NOFILE": (1024, 1024)}
+    if not layers.cgroups:
+        # Without a memory cgroup, the address-space limit is the only memory bound
+        # (it breaks CUDA, which is why it is not used when the cgroup is there).
+        # RLIMIT_NPROC is left alone: it counts all of the user's processes on a laptop.
+        limits["RLIMIT_AS"] = ((lim.memory_mb + 4096) << 20,) * 2
+    return limits
+
+
 def _enter_job(procs_files: list[str], lim: Limits, layers: Layers) -> None:
     """Runs in the child between fork and exec: join the cgroup, set rlimits."""
     pid = str(os.getpid())
     for path in procs_files:
         with open(path, "w") as f:
             f.write(pid)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (lim.file_size_mb << 20,) * 2)
-    cpu = int(lim.total_timeout_s * max(lim.cpus, 1)) + 5
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
-    if not layers.cgroups:
-        # Without a memory cgroup, the address-space limit is the only memory bound
-        # (it breaks CUDA, which is why it is not used when the cgroup is there).
-        # RLIMIT_NPROC is left alone: it counts all of the user's processes on a laptop.
-        resource.setrlimit(resource.RLIMIT_AS, ((lim.memory_mb + 4096) << 20,) * 2)
+    for name, value in rlimits(lim, layers).items():
+        resource.setrlimit(getattr(resource, name), value)

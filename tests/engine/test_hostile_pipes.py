@@ -123,9 +123,13 @@ def _test(result, name: str):
 
 # -- a guest that stops reading, or hogs its process ------------------------------------
 
-STOP_READING = """
-import __main__
-__main__.read_frame = lambda fd: time.sleep(1000)  # the guest's loop never reads again
+# The guest's serve loop: its own module in a job forked warm, __main__ in a cold one.
+GUEST = """
+import sys as _sys
+_guest = _sys.modules.get("grader.guest.serve") or _sys.modules["__main__"]
+"""
+STOP_READING = GUEST + """
+_guest.read_frame = lambda fd: time.sleep(1000)  # the guest's loop never reads again
 """
 
 
@@ -207,15 +211,14 @@ def run():
 def test_a_forged_frame_after_an_answer_fails_the_next_call_only(graded):
     # The guest's own writer is replaced: every answer after the load report is followed
     # by a copy of itself, once. The next call must not take the copy for its answer.
-    result, _ = graded("""
-import __main__
-_real, _writes = __main__.write_all, []
+    result, _ = graded(GUEST + """
+_real, _writes = _guest.write_all, []
 def write_all(fd, data):
     _real(fd, data)
     _writes.append(len(data))
     if len(_writes) == 2:
         _real(fd, data)
-__main__.write_all = write_all
+_guest.write_all = write_all
 """, deadline_s=8)
     assert result.score == 2
     failed = [t for t in result.tests if not t.passed]

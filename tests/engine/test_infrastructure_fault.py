@@ -65,6 +65,7 @@ def test_a_sandbox_that_cannot_start_is_no_score(probe_assignment, monkeypatch, 
     there, as a broken node would) ends before the guest starts: no student code ran."""
     from grader.sandbox import process
 
+    monkeypatch.setenv("TORCHGRADE_WARM", "0")  # a cold job: bubblewrap per job
     real = process.bwrap_argv
 
     def broken(**kw):
@@ -76,4 +77,23 @@ def test_a_sandbox_that_cannot_start_is_no_score(probe_assignment, monkeypatch, 
         grade(probe_assignment.solution, probe_assignment, mode="service", seed=1)
     assert "the sandbox could not start" in str(caught.value)
     assert "nonexistent-torchgrade-node" in str(caught.value)
+    nothing_left()
+
+
+def test_a_warm_job_that_cannot_be_set_up_is_no_score(probe_assignment, monkeypatch, nothing_left):
+    """Issue 10: a job forked from the zygote that fails its own set-up (here its /job mount
+    point is not there) ends before the guest starts: no score, and the zygote is dropped."""
+    from grader.sandbox import process, zygote
+
+    monkeypatch.setattr(zygote, "RETRY_AFTER_S", 0.0)
+    monkeypatch.setattr(process, "JOB_DIR", "/nonexistent-torchgrade-node")
+    retired, real_retire = [], zygote.retire
+    monkeypatch.setattr(zygote, "retire", lambda z: (retired.append(z), real_retire(z)))
+    with pytest.raises(InfrastructureFault) as caught:
+        grade(probe_assignment.solution, probe_assignment, mode="service", seed=1)
+    assert "the sandbox could not start" in str(caught.value)
+    assert "could not be set up" in str(caught.value) and "nonexistent-torchgrade-node" in str(caught.value)
+    assert len(retired) == 1 and retired[0] not in zygote.running()  # the next job starts another
+    monkeypatch.undo()
+    assert grade(probe_assignment.solution, probe_assignment, mode="service", seed=1).score > 0
     nothing_left()
