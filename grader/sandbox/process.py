@@ -57,7 +57,7 @@ JOBS_ROOT = Path(tempfile.gettempdir()) / "torchgrade-jobs"
 # /proc/<pid>/root (its submission), its fds or its memory.
 JOB_UIDS = range(0x70000000, 0x70000000 + (1 << 24))
 MAX_SUBMISSION_BYTES = 64 << 20  # a Path given to Sandbox: far over what the engine accepts
-_BPF: dict[bool, bytes] = {}
+_BPF: list[bytes] = []  # the seccomp filter, exported once per process
 _FRESH_ROOTS: dict[Path, Path] = {}
 _ROOT_LOCK = threading.Lock()
 PIPE_BYTES = 1 << 20  # asked of every pipe to a job (F_SETPIPE_SZ): fewer, larger transfers
@@ -222,12 +222,13 @@ def _compile_guest() -> None:
         pass
 
 
-def _seccomp_fd(allow_netlink: bool) -> int:
-    if allow_netlink not in _BPF:
-        with os.fdopen(seccomp.bpf_fd(allow_netlink=allow_netlink), "rb") as f:
-            _BPF[allow_netlink] = f.read()
+def _seccomp_fd() -> int:
+    """A memfd holding the job's seccomp filter (the same strict one for modules and notebooks)."""
+    if not _BPF:
+        with os.fdopen(seccomp.bpf_fd(), "rb") as f:
+            _BPF.append(f.read())
     fd = os.memfd_create("torchgrade-seccomp", 0)
-    os.write(fd, _BPF[allow_netlink])
+    os.write(fd, _BPF[0])
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
 
@@ -400,8 +401,7 @@ class Sandbox:
         inside = JOB_DIR if self.job_dir is None else str(self.job_dir)
         config = {"kind": self.kind, "path": f"{inside}/{self.file_name}",
                   "forbidden_modules": self.forbidden_modules,
-                  "max_blob_bytes": lim.return_mb << 20, "cell_timeout": lim.load_timeout_s,
-                  **self.guest_options}
+                  "max_blob_bytes": lim.return_mb << 20, **self.guest_options}
         view = self._view()
         server = (zygote.for_view(view, os.path.realpath(sys.executable), self._pythonpath())
                   if view else None)
@@ -466,7 +466,7 @@ class Sandbox:
                     ours.append(os.open(path, os.O_WRONLY | os.O_CLOEXEC))
                     fds[f"cgroup{i}"] = ours[-1]
             if ns and self.layers.seccomp:
-                ours.append(_seccomp_fd(False))
+                ours.append(_seccomp_fd())
                 fds["seccomp"] = ours[-1]
             if ns:
                 ours.append(data_fd(self.data))
@@ -486,7 +486,7 @@ class Sandbox:
         """A fresh interpreter in bubblewrap (the job's own namespaces, cgroup, rlimits, uid)."""
         keep = [req_r, resp_w]
         use_seccomp = self.layers.seccomp and self.layers.namespaces
-        seccomp_fd = _seccomp_fd(False) if use_seccomp else None
+        seccomp_fd = _seccomp_fd() if use_seccomp else None
         if seccomp_fd is not None:
             keep.append(seccomp_fd)
         argv, env, data_fds = self._argv(json.dumps({**config, "fd_in": req_r, "fd_out": resp_w}),

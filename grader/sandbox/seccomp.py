@@ -1,8 +1,8 @@
 """The seccomp filter: no network sockets, no tracing, no new namespaces, no mounts, no weakening personality.
 
-Exported as BPF and handed to bubblewrap (`--seccomp FD`). Torch, threads and
-multiprocessing keep working; unix sockets stay allowed (the notebook kernel
-talks over them).
+Exported as BPF and handed to bubblewrap (`--seccomp FD`), or loaded by a job forked
+from the zygote (grader.guest.isolate). Torch, threads and multiprocessing keep
+working; unix sockets stay allowed.
 
 Every argument test reads only the low 32 bits, as the kernel does: socket's and
 socketpair's family and personality's persona are ints, and clone takes its flags
@@ -44,10 +44,9 @@ def available() -> bool:
 def bpf_fd(*, allow_netlink: bool = False) -> int:
     """A readable fd holding the filter as BPF, positioned at its start.
 
-    allow_netlink is for notebook jobs: ZeroMQ (the kernel's transport) lists network
-    interfaces through a netlink socket even for unix-socket transports. Inside the
-    job's own network namespace that shows only its loopback, and without capabilities
-    nothing can be changed through it.
+    allow_netlink was for notebook jobs when they ran a ZeroMQ kernel (which lists
+    network interfaces through netlink); notebooks now run in-process, and every job gets
+    the strict filter.
     """
     import pyseccomp as sc
 

@@ -106,11 +106,8 @@ class ForkedJob:
 
     def poll(self) -> int | None:
         """The exit status if the job has ended, else None (never waits)."""
-        while self.returncode is None and self._status.fileno() >= 0:
-            before = (self.returncode, len(self._buffer), self._status.fileno())
+        if self.returncode is None:
             self._read(0)
-            if (self.returncode, len(self._buffer), self._status.fileno()) == before:
-                break
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
