@@ -140,12 +140,18 @@ def write_notebook(folder: Path) -> Path:
     return path
 
 
-def run_grader(notebook: Path) -> tuple[float, str]:
-    """Seconds for `grader grade --json` on the notebook, and its score as 'got/max (tests)'."""
+def run_grader(notebook: Path, *, server: bool = True) -> tuple[float, str]:
+    """Seconds for `grader grade --json` on the notebook, and its score as 'got/max (tests)'.
+
+    With server, the command goes through the user's warm grading server (started by the
+    untimed first run, as a student's first `grader check` starts it); without, it is
+    `--no-server`: a fresh process that imports the engine and starts its own sandbox.
+    """
     root = Path(grader.__file__).resolve().parent.parent
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "grader.cli", "grade", str(notebook),
-                           "--assignment", ASSIGNMENT, "--json"],
+                           "--assignment", ASSIGNMENT, "--json",
+                           *([] if server else ["--no-server"])],
                           cwd=root, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
@@ -198,17 +204,20 @@ def main() -> int:
         _, otter_score = run_otter(python, notebook, autograder, out)
         print(f"untimed check: grader grade {grader_score}, otter run {otter_score}")
         grader_s: list[float] = []
+        cold_s: list[float] = []
         otter_s: list[float] = []
         for i in range(args.runs):
             sides = [lambda: grader_s.append(run_grader(notebook)[0]),
+                     lambda: cold_s.append(run_grader(notebook, server=False)[0]),
                      lambda: otter_s.append(run_otter(python, notebook, autograder, out)[0])]
             for side in sides if i % 2 == 0 else reversed(sides):
                 side()
-    g, o = statistics.median(grader_s), statistics.median(otter_s)
+    g, c, o = (statistics.median(s) for s in (grader_s, cold_s, otter_s))
     print(f"{ASSIGNMENT} notebook, medians of {args.runs} interleaved runs")
-    print(f"grader grade: {g:.3f} s (min {min(grader_s):.3f})")
-    print(f"otter run:    {o:.3f} s (min {min(otter_s):.3f})")
-    print(f"ratio otter/grader: {o / g:.2f}")
+    print(f"grader grade (warm server): {g:.3f} s (min {min(grader_s):.3f})")
+    print(f"grader grade --no-server:   {c:.3f} s (min {min(cold_s):.3f})")
+    print(f"otter run:                  {o:.3f} s (min {min(otter_s):.3f})")
+    print(f"ratio otter/grader: {o / g:.2f} warm, {o / c:.2f} --no-server")
     return 0
 
 

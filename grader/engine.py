@@ -141,7 +141,9 @@ def _usage(conn: Connection) -> dict[str, float]:
     """What the submission's code used, on its own clock."""
     return {"job_s": round(conn.spent_s, 4), "calls": len(conn.timings),
             "slowest_call_s": round(max((t.job_s for t in conn.timings), default=0.0), 4),
-            "restarts": conn.restarts}
+            "restarts": conn.restarts,
+            "memory_peak_mb": round(conn.memory_peak_bytes / 2**20, 1),
+            "cpu_s": round(conn.cpu_s, 4)}
 
 
 def write_gradescope(result: GradeResult, path: Path) -> None:

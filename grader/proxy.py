@@ -47,6 +47,8 @@ class Connection:
     sandbox: Sandbox | None = None
     generation: int = 0
     restarts: int = 0
+    memory_peak_bytes: int = 0  # the largest job's, by its cgroup's accounting (0 without one)
+    cpu_s: float = 0.0  # every job's CPU time, by its cgroup's accounting
     logs: list[str] = field(default_factory=list)
     notebook: str | None = None
     messages: list[str] = field(default_factory=list)
@@ -160,7 +162,9 @@ class Connection:
 
     def _retire(self) -> None:
         sandbox, self.sandbox = self.sandbox, None
-        sandbox.close()
+        usage = sandbox.close()
+        self.memory_peak_bytes = max(self.memory_peak_bytes, usage.memory_peak_bytes)
+        self.cpu_s += usage.cpu_s
         log = sandbox.capture.text()
         if log:
             self.logs.append(log)

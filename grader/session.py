@@ -315,15 +315,29 @@ def _import_libraries(paths: tuple[str, ...], root: Path) -> None:
             pass
 
 
+_BYTECODE_CACHES: dict[int, str] = {}
+
+
 def _bytecode_cache() -> str:
-    """A bytecode cache private to this process (mkdtemp: mode 0700, a fresh name).
+    """A bytecode cache private to this process (mkdtemp: mode 0700, a fresh name), made once.
 
     Private, because a cached .pyc of a hidden test is code this process runs: a folder
-    another user could have made first would let them plant one.
+    another user could have made first would let them plant one. Kept for the process's
+    life, so the next grading reads pytest's rewritten tests back (about 60 ms a test file).
+    Keyed by pid: a forked worker child makes its own, and removes only its own at exit.
     """
-    folder = tempfile.mkdtemp(prefix="torchgrade-bytecode-")
-    atexit.register(shutil.rmtree, folder, True)
-    return folder
+    pid = os.getpid()
+    if pid not in _BYTECODE_CACHES:
+        folder = tempfile.mkdtemp(prefix="torchgrade-bytecode-")
+        atexit.register(_remove_if_owner, folder, pid)
+        _BYTECODE_CACHES[pid] = folder
+    return _BYTECODE_CACHES[pid]
+
+
+def _remove_if_owner(folder: str, pid: int) -> None:
+    """Remove the cache at exit, in the process that made it only."""
+    if os.getpid() == pid:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

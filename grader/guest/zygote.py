@@ -15,6 +15,7 @@ the guest, which loads the submission and serves calls exactly as a cold job doe
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -64,6 +65,12 @@ def main(argv: list[str]) -> int:
     warm_notebook_shell()
     os.environ.clear()  # what the imports set (TORCHINDUCTOR_CACHE_DIR) is not the job's
     os.environ.update(environ)
+    # What the imports made lives for the zygote's life: collect once, then freeze it out
+    # of the collector's sight, so that no job's collection walks (and so copies, page by
+    # page, the reference counts and gc headers of) the zygote's hundreds of thousands of
+    # objects: less CPU and less memory for every job (Instagram's gc.freeze, PEP 3.7).
+    gc.collect()
+    gc.freeze()
     forbidden = set(config.get("forbidden", ()))
     leaked = sorted({m.partition(".")[0] for m in sys.modules} & forbidden)
     ready = {"ready": not leaked, "preloaded": preloaded, "threads": thread_count(),

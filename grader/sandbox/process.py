@@ -584,6 +584,8 @@ class Sandbox:
                         cgroup.destroy()
             finally:
                 self._close_fds()
+                if self.clock is not None:
+                    self.clock.close()
                 if self.uid is not None:
                     release_uid(self.uid)
                     self.uid = None

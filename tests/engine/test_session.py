@@ -78,3 +78,16 @@ def test_symlinked_course_grades_each_assignment_with_its_own_tests(tmp_path):
     assert first.score == first.max_score
     assert second.score == second.max_score == 10, [t.message for t in second.tests if not t.passed]
     assert {t.name for t in first.tests}.isdisjoint(t.name for t in second.tests)
+
+
+def test_the_next_grading_reads_the_rewritten_tests_back(probe_assignment, monkeypatch):
+    """pytest's assertion rewriting is done once per process, not once per grading."""
+    from _pytest.assertion import rewrite
+
+    grade(probe_assignment.solution, probe_assignment, mode="service", seed=1)
+    rewritten = []
+    real = rewrite._rewrite_test
+    monkeypatch.setattr(rewrite, "_rewrite_test", lambda *a, **k: rewritten.append(a) or real(*a, **k))
+    result = grade(probe_assignment.solution, probe_assignment, mode="service", seed=1)
+    assert result.score == result.max_score
+    assert rewritten == [], f"rewritten again: {[str(a[0]) for a in rewritten]}"

@@ -243,6 +243,35 @@ def test_warm_and_cold_grade_the_same(probe_assignment, monkeypatch):
     assert [t.name for t in warm.tests] == [t.name for t in cold.tests]
 
 
+def test_a_warm_job_charges_a_fraction_of_a_cold_ones_memory(monkeypatch):
+    """The pages a warm job shares with its zygote are not its own: the cgroup's peak says so.
+
+    A job that imports torch: cold, the import is the job's (about 150 MiB here); warm, it
+    was done in the zygote and the job charges only what it touches (about 20-40 MiB).
+    """
+    source = "import torch\n\ndef f(n):\n    return float(torch.ones(n).sum())\n"
+
+    def peak_mb() -> float:
+        box = _start(source)
+        try:
+            assert _call(box, "f", 1000) == 1000.0
+        finally:
+            usage = box.close()
+        assert usage.cpu_s > 0, usage
+        return usage.memory_peak_bytes / 2**20
+
+    warm = peak_mb()
+    monkeypatch.setenv(zygote.WARM_ENV, "0")
+    cold = peak_mb()
+    assert cold > 80, f"a cold job that imports torch charged only {cold:.0f} MiB"
+    assert warm < cold / 2, f"warm {warm:.0f} MiB against cold {cold:.0f} MiB"
+
+
+def test_a_grading_reports_its_jobs_memory_and_cpu(probe_assignment):
+    usage = grade(probe_assignment.solution, probe_assignment, mode="service", seed=3).usage
+    assert usage["memory_peak_mb"] > 1 and usage["cpu_s"] > 0, usage
+
+
 def test_a_uid_held_by_another_process_is_not_drawn(monkeypatch):
     held = 12345
     code = ("import fcntl, os, sys, time; from grader.sandbox import process; "
