@@ -75,18 +75,18 @@ def descendants(pid: int) -> list[int]:
 
 
 class JobSampler(threading.Thread):
-    """Samples the largest USS and PSS of the processes below `root` that are not `skip`."""
+    """Samples the largest USS and PSS of the processes below `roots` that are not `skip`."""
 
-    def __init__(self, root: int, skip: set[int]) -> None:
+    def __init__(self, roots: list[int], skip: set[int]) -> None:
         super().__init__(daemon=True)
-        self.root, self.skip = root, skip
+        self.roots, self.skip = roots, skip
         self.uss = self.pss = 0
         self.done = threading.Event()
 
     def run(self) -> None:
         """Sample until done is set."""
         while not self.done.wait(0.02):
-            pids = [p for p in descendants(self.root) if p not in self.skip]
+            pids = [p for root in self.roots for p in descendants(root) if p not in self.skip]
             sizes = [rollup(p) for p in pids]
             self.uss = max(self.uss, sum(s["uss"] for s in sizes))
             self.pss = max(self.pss, sum(s["pss"] for s in sizes))
@@ -101,18 +101,15 @@ def server_processes() -> list[int]:
     return pids
 
 
-def grade_once(path: Path, assignment, *, sample_root: int | None, skip: set[int]):
+def grade_once(path: Path, assignment, *, roots: list[int], skip: set[int]):
     """One grading: (cgroup peak, sampled USS, sampled PSS) in bytes."""
-    sampler = JobSampler(sample_root, skip) if sample_root else None
-    if sampler:
-        sampler.start()
+    sampler = JobSampler(roots, skip)
+    sampler.start()
     result = grade(path, assignment, mode="service", seed=1)
-    if sampler:
-        sampler.done.set()
-        sampler.join()
+    sampler.done.set()
+    sampler.join()
     assert result.score == result.max_score, result.messages
-    return (result.usage["memory_peak_mb"] * MIB, sampler.uss if sampler else 0,
-            sampler.pss if sampler else 0)
+    return result.usage["memory_peak_mb"] * MIB, sampler.uss, sampler.pss
 
 
 def fmt(n: float) -> str:
@@ -123,7 +120,7 @@ def fmt(n: float) -> str:
 def main() -> int:
     """Print the process table and the per-job table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("slugs", nargs="*", default=["02_autograd", "05_nn_modules"])
+    parser.add_argument("slugs", nargs="*", default=["02_autograd", "03_numpy_backprop", "05_nn_modules"])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     assignments = [find(s) for s in args.slugs]
@@ -157,12 +154,11 @@ def main() -> int:
     print()
     rows = []
     for a, kind, path in subs:
-        warm = [grade_once(path, a, sample_root=z_root, skip=set(servers))
-                for _ in range(args.runs)
-                for z_root in [next((z.proc.pid for z in zygote.running()), None)]]
+        zygotes = [z.proc.pid for z in zygote.running()]
+        warm = [grade_once(path, a, roots=zygotes, skip=set(servers)) for _ in range(args.runs)]
         os.environ[zygote.WARM_ENV] = "0"
         try:
-            cold = [grade_once(path, a, sample_root=os.getpid(), skip=set(servers))
+            cold = [grade_once(path, a, roots=[os.getpid()], skip=set(servers))
                     for _ in range(args.runs)]
         finally:
             del os.environ[zygote.WARM_ENV]
