@@ -653,7 +653,10 @@ class Sandbox:
         frame = encode_frame(message, seq=self._seq + 1)
         self._seq += 1
         mark = self.clock.mark()
-        sent = Sent(mark.cpu, time.perf_counter(), self._seq, mark)
+        # The CPU counter is read now, not taken from the mark: a mark may reuse a sample
+        # from before the last call (clock.MARK_FRESH_S), and a call's CPU time must not
+        # include its predecessor's (timing takes each call's CPU on its own).
+        sent = Sent(self.cpu_s(), time.perf_counter(), self._seq, mark)
         self._awaiting = self._seq
         self._write_all(frame, Watch(self.clock, timeout or self.limits.call_timeout_s, mark), what)
         return sent

@@ -194,3 +194,24 @@ def test_the_clock_without_a_cgroup_leaves_out_waiting_for_a_cpu(tmp_path: Path)
     # four spinners on one CPU: the target ran about a quarter of the time
     assert cpu < 0.5 * wall, (cpu, wall)
     assert abs(counted - cpu) < 0.35, (counted, cpu, wall)
+
+
+def test_a_calls_cpu_time_starts_at_its_own_send_not_at_an_older_sample():
+    """A call's start may reuse a clock sample up to MARK_FRESH_S old; its CPU counter is
+    read at the send all the same, so the CPU of what ran before (here: the whole load)
+    is never charged to it. Timing compares calls of a few milliseconds, each on its own."""
+    from grader.sandbox.limits import Limits
+    from grader.sandbox.process import Sandbox
+
+    box = Sandbox(b"def f():\n    return 1\n", "module", limits=Limits(), layers=probe())
+    try:
+        box.start()
+        loaded_cpu = box.cpu_s()
+        assert loaded_cpu > 0.005, f"the load used only {loaded_cpu} s of CPU"
+        box.clock._cpu, box.clock._at = 0.0, time.monotonic()  # a fresh-looking, stale sample
+        sent = box.send({"op": "call", "path": ["f"], "args": []}, "calling f")
+        answer, timing = box.receive(sent, time.monotonic() + 10, "calling f")
+        assert answer.get("ok"), answer
+        assert timing.cpu_s < loaded_cpu / 2, (timing.cpu_s, loaded_cpu)
+    finally:
+        box.close()
