@@ -40,24 +40,6 @@ def _write(path: Path, value: str) -> None:
     path.write_text(value)
 
 
-def _read_int(path: Path, default: int = 0) -> int:
-    try:
-        return int(path.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return default
-
-
-def _read_key(path: Path, key: str) -> int:
-    try:
-        for line in path.read_text().splitlines():
-            name, _, value = line.partition(" ")
-            if name == key:
-                return int(value)
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 def _v2_has_controllers() -> bool:
     try:
         have = set((ROOT / "cgroup.controllers").read_text().split())
@@ -229,22 +211,14 @@ class JobCgroup:
         """The kernel's accounting for the job so far."""
         if self.version == "v2":
             d = self.dirs["unified"]
-            return Usage(
-                cpu_s=_read_key(d / "cpu.stat", "usage_usec") / 1e6,
-                memory_peak_bytes=_read_int(d / "memory.peak"),
-                oom_kills=_read_key(d / "memory.events", "oom_kill"),
-                pids_limit_hits=_read_key(d / "pids.events", "max"),
-            )
-        usage = Usage(
-            memory_peak_bytes=_read_int(self.dirs["memory"] / "memory.max_usage_in_bytes"),
-            oom_kills=_read_key(self.dirs["memory"] / "memory.oom_control", "oom_kill"),
-            pids_limit_hits=_read_key(self.dirs["pids"] / "pids.events", "max"),
-        )
-        if "cpuacct" in self.dirs:
-            usage.cpu_s = _read_int(self.dirs["cpuacct"] / "cpuacct.usage") / 1e9
-        elif "unified" in self.dirs:
-            usage.cpu_s = _read_key(self.dirs["unified"] / "cpu.stat", "usage_usec") / 1e6
-        return usage
+            return Usage(cpu_s=self.cpu_s(), memory_peak_bytes=self._int(f"{d}/memory.peak"),
+                         oom_kills=self._key(f"{d}/memory.events", "oom_kill"),
+                         pids_limit_hits=self._key(f"{d}/pids.events", "max"))
+        memory, pids = self.dirs["memory"], self.dirs["pids"]
+        return Usage(cpu_s=self.cpu_s(),
+                     memory_peak_bytes=self._int(f"{memory}/memory.max_usage_in_bytes"),
+                     oom_kills=self._key(f"{memory}/memory.oom_control", "oom_kill"),
+                     pids_limit_hits=self._key(f"{pids}/pids.events", "max"))
 
     def destroy(self) -> None:
         """Kill what is left and remove the cgroup directories."""

@@ -55,16 +55,11 @@ class Mark:
     cpu: float
 
 
-def _run_delay_s(tid: int, files: KernelFiles | None = None) -> float | None:
-    path = f"/proc/{tid}/schedstat"
+def _run_delay_s(tid: int, files: KernelFiles) -> float | None:
     try:
-        if files is None:
-            with open(path, "rb") as f:
-                data = f.read()
-        else:
-            data = files.read(path)
+        data = files.read(f"/proc/{tid}/schedstat")
         return int(data.split()[1]) / 1e9 if data else None
-    except (OSError, ValueError, IndexError):
+    except (ValueError, IndexError):
         return None
 
 
@@ -169,7 +164,8 @@ class JobClock:
 
     def counted_s(self, since: Mark, *, force: bool = False) -> float:
         """Seconds the job ran or slept since `since`: wall time less its stall, and never
-        less than its CPU time over its CPU share (`force`: sample now, to end a call)."""
+        less than its CPU time over its CPU share (`force`: sample now, to end a call,
+        unless the last sample is under MARK_FRESH_S old)."""
         self.sample(force)
         wall = time.monotonic() - since.wall  # the stall is counted up to the last sample only
         own = wall - (self.stall - since.stall)
