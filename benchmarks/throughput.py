@@ -92,7 +92,10 @@ def main(*, n: int, workers: int, assignment: str, broker: str | None, database:
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "workers", "worker", "--queue", "cpu", "--concurrency", "1",
              "--hostname", f"bench{i}@{socket.gethostname()}", "--loglevel", "WARNING"],
-            cwd=code, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+            # Not run from the checkout: the grader never imports from its working
+            # directory (grader/safe_path.py), so there --code would be skipped for the
+            # installed package.
+            cwd=tmp, env={**os.environ, "PYTHONPATH": os.pathsep.join(
                 [str(code), *filter(None, [os.environ.get("PYTHONPATH")])])},
             stdout=(tmp / f"worker{i}.log").open("w"), stderr=subprocess.STDOUT,
             start_new_session=True))
