@@ -118,7 +118,10 @@ def test_gpu_assignment_never_runs_on_a_cpu_worker(pg_url, broker, redis_server,
     """Routing: gpu work waits in the gpu queue; a misrouted copy on cpu is sent back."""
     db = _db(pg_url)
     app = app_for(broker)
-    start_worker(broker=broker, database=pg_url, concurrency=1)
+    # The sweeper's resend of work queued past its grace (4 s in FAST_ENV) is not what this
+    # tests: a slow first grading here would add a third copy to the gpu queue.
+    start_worker(broker=broker, database=pg_url, concurrency=1,
+                 env={"TORCHGRADE_QUEUED_GRACE_S": "120"})
     [gpu_sid] = submit(db, app, slug="gpu_tiny")
     from grader.assignment import find
     from workers.config import Settings
