@@ -36,6 +36,10 @@ SAMPLE_EVERY_S = 0.05  # at most this often; a frame read in many chunks reuses 
 # of the trusted side's CPU per call), never too little.
 MARK_FRESH_S = 0.002
 MAX_WAIT_S = 0.5  # between samples while waiting on a job
+# How long a call's end waits for the job's tasks to leave their CPUs (`JobClock.settle`),
+# and after how many waits in a row that ran out the job is taken to keep a task busy.
+SETTLE_MAX_S = 0.005
+SETTLE_GIVE_UP_AFTER = 3
 LATE_S = 0.25  # a wait that overran by more than this: this process was stopped or starved
 BACKSTOP_FACTOR = 3.0
 BACKSTOP_EXTRA_S = 5.0
@@ -101,6 +105,8 @@ class JobClock:
         self.stall = 0.0
         self._late = 0.0
         self._files = KernelFiles()  # each task's schedstat, kept open between samples
+        self._state_files = KernelFiles()  # each task's stat, for its scheduler state
+        self._unsettled = 0  # settle() waits in a row that ran out
         self._at = time.monotonic()
         self._psi = self._pressure()
         self._delays = self._run_delays()
@@ -127,6 +133,38 @@ class JobClock:
     def close(self) -> None:
         """Close the files the clock keeps open (it reads nothing more)."""
         self._files.close()
+        self._state_files.close()
+
+    def _task_ids(self) -> list[int]:
+        if self._delays:
+            return list(self._delays)
+        return self.cgroup.tasks() if self.cgroup is not None else _descendant_tasks(self.pid)
+
+    def _running(self, tid: int) -> bool:
+        data = self._state_files.read(f"/proc/{tid}/stat")
+        return bool(data) and data.rpartition(b")")[2][:3] == b" R "
+
+    def settle(self) -> bool:
+        """Wait (at most SETTLE_MAX_S) until none of the job's tasks is on a CPU; False if one
+        still is. The kernel charges a running task's CPU time to its cgroup only at a tick
+        or when it leaves the CPU: a job that answered and went on working for a moment
+        before it blocked had none of a short call charged yet (measured: a 3 ms call read
+        as 0 ms in most tries), and timing compares calls of a few milliseconds."""
+        if self._unsettled >= SETTLE_GIVE_UP_AFTER:
+            return False  # a task of the job never rests: waiting would only cost each call
+        tids = self._task_ids()
+        if len(self._state_files) > len(tids):
+            self._state_files.keep_only({f"/proc/{tid}/stat" for tid in tids})
+        end = time.monotonic() + SETTLE_MAX_S
+        while True:
+            tids = [tid for tid in tids if self._running(tid)]
+            if not tids:
+                self._unsettled = 0
+                return True
+            if time.monotonic() >= end:
+                self._unsettled += 1
+                return False
+            os.sched_yield()
 
     def _read_cpu(self) -> float:
         return self.cgroup.cpu_s() if self.cgroup is not None else proc_cpu_s(self.pid)

@@ -675,6 +675,7 @@ class Sandbox:
             response = self._read_response(watch, sent.seq, what, from_ref)
         finally:
             self._awaiting = None
+        self.clock.settle()  # the call's CPU, all of it charged before it is read
         timing = CallTiming(time.perf_counter() - sent.t0, self.cpu_s() - sent.cpu0,
                             watch.counted_s(force=True))
         return response, timing

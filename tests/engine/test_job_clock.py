@@ -215,3 +215,58 @@ def test_a_calls_cpu_time_starts_at_its_own_send_not_at_an_older_sample():
         assert timing.cpu_s < loaded_cpu / 2, (timing.cpu_s, loaded_cpu)
     finally:
         box.close()
+
+
+WORK_THEN_REST = """
+import os, sys, time
+req, resp = int(sys.argv[1]), int(sys.argv[2])
+def work(n):  # a fixed amount (reading a CPU clock would charge the CPU so far)
+    for _ in range(n):
+        pass
+while os.read(req, 1) == b"c":
+    work(100_000)          # the call (a few ms)
+    os.write(resp, b"x")   # its answer ...
+    work(10_000)           # ... and a moment's more work before it blocks again
+"""
+
+
+def test_a_short_calls_cpu_is_all_charged_before_it_is_read():
+    """The kernel charges a running task's CPU to its cgroup only at a tick or when it
+    leaves the CPU. A job that answers and works on for a moment had none of a short call
+    charged when the answer was read (most tries read 0 ms); timing takes the least of a
+    few such calls, so one such reading made an honest student's ratio 10x-300000x. The
+    clock waits for the job's tasks to rest before the counter is read."""
+    from grader.sandbox.cgroups import JobCgroup
+
+    layers = probe()
+    cgroup = JobCgroup.create(layers.cgroup_version, memory_bytes=512 << 20, pids=16, cpus=1.0)
+    req_r, req_w = os.pipe()
+    resp_r, resp_w = os.pipe()
+    procs = cgroup.procs_files()
+
+    def join() -> None:
+        for path in procs:
+            Path(path).write_text(str(os.getpid()))
+
+    child = subprocess.Popen([sys.executable, "-c", WORK_THEN_REST, str(req_r), str(resp_w)],
+                             pass_fds=(req_r, resp_w), preexec_fn=join)
+    job_clock = JobClock(child.pid, cgroup, 1.0)
+    try:
+        charged = []
+        for _ in range(60):
+            job_clock.sample()  # as a call's send does, now and then
+            before = cgroup.cpu_s()
+            os.write(req_w, b"c")
+            assert os.read(resp_r, 1) == b"x"
+            job_clock.settle()
+            charged.append(cgroup.cpu_s() - before)
+            time.sleep(0.002)
+        charged.sort()
+        assert charged[0] > 0.5 * charged[30] > 0.0005, [round(c * 1e3, 2) for c in charged]
+    finally:
+        os.write(req_w, b"q")
+        child.wait(timeout=10)
+        job_clock.close()
+        cgroup.destroy()
+        for fd in (req_r, req_w, resp_r, resp_w):
+            os.close(fd)
