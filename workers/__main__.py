@@ -46,7 +46,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """Sweep once: requeue expired leases, resend queued work whose message may be lost."""
+    """Sweep once: requeue expired leases, resend queued work whose message was lost."""
     from workers.celery_app import get_app, settings_of
     from workers.db import get_engine
     from workers.models import create_schema
@@ -57,19 +57,42 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     engine = get_engine(settings.database_url)
     create_schema(engine)
     report = sweep(engine, app=app, settings=settings)
-    print(f"requeued {report.requeued}, failed {report.failed}, resent {report.resent}")
+    if not report.swept:
+        print(f"not swept: {report.holder or 'another process'} is sweeping now (one at a time)")
+        return 0
+    print(f"requeued {report.requeued}, failed {report.failed}, resent {report.resent}"
+          + (f"; {report.still_waiting} queued long but still in the broker" if report.still_waiting else ""))
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """Print each worker's heartbeat and what it is grading."""
+    """Print each worker node's state and what it grades, and each queue's consumers."""
+    import sqlalchemy.exc
+    from sqlalchemy import inspect
+
     from workers.config import Settings
     from workers.db import get_engine
-    from workers.service import worker_health
+    from workers.health import queue_health, worker_health
 
-    for w in worker_health(get_engine(Settings.from_env().database_url)):
-        print(f"{w.hostname:30} {'alive' if w.alive else 'DEAD '} queues={w.queues} "
-              f"last_seen={w.last_seen_at:%H:%M:%S} grading={w.grading}")
+    engine = get_engine(Settings.from_env().database_url)
+    try:
+        if not inspect(engine).has_table("worker_heartbeats"):
+            print("no worker has started on this database yet (it has no torchgrade tables): start "
+                  "one with `python -m workers worker`, or `python -m web init-db`")
+            return 0
+        workers, queues = worker_health(engine), queue_health(engine)
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        print(f"error: cannot read the database ({type(exc).__name__}: "
+              f"{str(exc).splitlines()[0]})", file=sys.stderr)
+        return 1
+    if not workers:
+        print("no worker has beaten its heart in the last hour")
+    for w in workers:
+        print(f"{w.hostname:30} {w.status:7} queues={w.queues} last_seen={w.last_seen_at:%Y-%m-%d %H:%M:%S} "
+              f"grading={w.grading}")
+    for q in queues:
+        note = "  <- NO WORKER TAKES THIS QUEUE" if q.unserved else ""
+        print(f"queue {q.queue:6} consumers={q.consumers} waiting={q.waiting}{note}")
     return 0
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
+import time
 from typing import Any
 
 from celery import Celery, signals
@@ -98,6 +100,9 @@ def _after_setup(sender: str, instance: Any, **_: Any) -> None:
     """Refuse the gpu queue without a GPU; tell the pool children which queue they serve."""
     import grader.engine  # noqa: F401  (imported once here, inherited by every pool child)
     from workers.gpu import require_gpus
+    from workers.log_events import install
+
+    install()  # where Celery's logging set-up sent no after_setup_logger
 
     queues = sorted(instance.app.amqp.queues.consume_from)
     os.environ["TORCHGRADE_WORKER_QUEUE"] = ",".join(queues)
@@ -108,9 +113,58 @@ def _after_setup(sender: str, instance: Any, **_: Any) -> None:
                              f"is more than the {len(gpus)} visible GPUs")
 
 
+@signals.after_setup_logger.connect
+def _quiet_logs(logger: logging.Logger, **_: Any) -> None:
+    """One line per event in the worker's log (workers.log_events)."""
+    from workers.log_events import install
+
+    install(logger)
+
+
+# A stop (systemd, `docker stop`, Ctrl-C) signals the whole process group. Celery's main
+# process then stops taking work and waits for the gradings in flight (a warm shutdown);
+# a pool process that died of the same SIGTERM would lose its grading. So a pool process
+# keeps grading through it, and stops when the main process ends the pool. (billiard sets
+# its own SIGTERM handler after the pool process starts: ours goes in at the first task,
+# and hands an idle process's SIGTERM to billiard's.)
+_grading_now = False
+_billiards_sigterm: Any = None
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    if _grading_now:
+        log.warning("pool process %s: finishing the grading in flight before it stops", os.getpid())
+        return
+    if callable(_billiards_sigterm):
+        _billiards_sigterm(signum, frame)
+        return
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+@signals.task_prerun.connect
+def _task_started(**_: Any) -> None:
+    global _grading_now, _billiards_sigterm
+    _grading_now = True
+    current = signal.getsignal(signal.SIGTERM)
+    if current is not _on_sigterm:
+        _billiards_sigterm = current
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+@signals.task_postrun.connect
+def _task_ended(**_: Any) -> None:
+    global _grading_now
+    _grading_now = False
+
+
 @signals.worker_process_init.connect
 def _child_init(**_: Any) -> None:
-    """In each pool child: fresh database connections, and one GPU of its own on gpu workers."""
+    """In each pool child: one line per event in its log, one GPU of its own on gpu
+    workers, and warm zygotes."""
+    from workers.log_events import install
+
+    install()
     if "gpu" in os.environ.get("TORCHGRADE_WORKER_QUEUE", "").split(","):
         from workers.gpu import claim_gpu, visible_gpus
 
@@ -150,17 +204,25 @@ class Housekeeper(threading.Thread):
         beat(engine, hostname=self.hostname, queues=self.queues, pid=os.getpid(),
              concurrency=self.concurrency, gpus=gpus)
         report = sweep(engine, app=self.app, settings=self.settings, hostname=self.hostname)
-        if report.requeued or report.failed or report.resent:
+        if report.did_something:
             log.warning("sweeper: requeued %s, failed %s, resent %s", report.requeued, report.failed,
                         report.resent)
 
     def run(self) -> None:
-        """Beat and sweep until stopped; a database outage is logged and waited out."""
+        """Beat and sweep until stopped; an outage is one line when it starts, one when it ends."""
+        failing_since: float | None = None
         while not self.stop.is_set():
             try:
                 self._once()
+                if failing_since is not None:
+                    log.warning("heartbeat/sweep works again after %.0f s", time.monotonic() - failing_since)
+                    failing_since = None
             except Exception as exc:
-                log.warning("heartbeat/sweep failed (will retry): %s", exc)
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.warning("heartbeat/sweep failed (%s: %s); retrying every %g s",
+                                type(exc).__name__, str(exc).splitlines()[0][:200],
+                                self.settings.sweep_every_s)
             self.stop.wait(self.settings.sweep_every_s)
 
 
@@ -183,15 +245,18 @@ def _worker_ready(sender: Any, **_: Any) -> None:
 
 @signals.worker_shutdown.connect
 def _worker_shutdown(sender: Any, **_: Any) -> None:
+    from workers import cluster_lock
     from workers.db import get_engine
-    from workers.service import beat
+    from workers.leases import owner_name
+    from workers.service import SWEEP_LOCK, beat
 
     if _housekeeper is None:
         return
     _housekeeper.stop.set()
+    engine = get_engine(_housekeeper.settings.database_url)
     try:
-        beat(get_engine(_housekeeper.settings.database_url), hostname=_housekeeper.hostname,
-             queues=_housekeeper.queues, pid=os.getpid(), concurrency=_housekeeper.concurrency,
-             gpus=0, stopped=True)
+        beat(engine, hostname=_housekeeper.hostname, queues=_housekeeper.queues, pid=os.getpid(),
+             concurrency=_housekeeper.concurrency, gpus=0, stopped=True)
+        cluster_lock.let_go(engine, SWEEP_LOCK, owner_name(_housekeeper.hostname))
     except Exception as exc:
         log.warning("could not record the worker's shutdown: %s", exc)

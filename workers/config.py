@@ -10,6 +10,9 @@ see the same values as `python -m workers worker`:
                              its message (default 300)
     TORCHGRADE_SWEEP_EVERY_S how often each worker sweeps and beats its heart (default 10)
     TORCHGRADE_MAX_ATTEMPTS  claims before a submission is failed for good (default 3)
+    TORCHGRADE_MAX_DELIVERIES messages delivered for one submission before it is failed with
+                             the last problem seen (default 20): infrastructure errors hand
+                             the attempt back, so this is what bounds a retry loop
     TORCHGRADE_VISIBILITY_FLOOR_S least Redis visibility timeout (default 3600)
 """
 
@@ -36,6 +39,7 @@ class Settings:
     queued_grace_s: float = 300.0
     sweep_every_s: float = 10.0
     max_attempts: int = 3
+    max_deliveries: int = 20
     visibility_floor_s: float = 3600.0
     # Time the engine needs beyond the student's total limit (imports, pytest start).
     engine_overhead_s: float = 15.0
@@ -50,6 +54,7 @@ class Settings:
             queued_grace_s=_float("TORCHGRADE_QUEUED_GRACE_S", 300.0),
             sweep_every_s=_float("TORCHGRADE_SWEEP_EVERY_S", 10.0),
             max_attempts=int(os.environ.get("TORCHGRADE_MAX_ATTEMPTS", 3)),
+            max_deliveries=int(os.environ.get("TORCHGRADE_MAX_DELIVERIES", 20)),
             visibility_floor_s=_float("TORCHGRADE_VISIBILITY_FLOOR_S", 3600.0),
             engine_overhead_s=_float("TORCHGRADE_ENGINE_OVERHEAD_S", 15.0),
         )

@@ -102,7 +102,8 @@ def grade_one(engine: Any, submission_id: int, *, job: Job, settings: Settings, 
     try:
         claim = leases.claim(engine, submission_id, owner=job.owner, hostname=job.hostname,
                              lease_s=lease_s(assignment, settings), task_id=job.task_id,
-                             max_attempts=settings.max_attempts, resume=resume)
+                             max_attempts=settings.max_attempts,
+                             max_deliveries=settings.max_deliveries, resume=resume)
     except INFRA_ERRORS as exc:
         raise InfrastructureError(exc, resume) from exc
     if not claim.ok:

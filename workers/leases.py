@@ -86,18 +86,27 @@ def _take(conn: Connection, submission_id: int, condition: Any, owner: str, leas
 
 
 def claim(engine: Engine, submission_id: int, *, owner: str, hostname: str, lease_s: float,
-          task_id: str | None = None, max_attempts: int = 3,
+          task_id: str | None = None, max_attempts: int = 3, max_deliveries: int = 0,
           resume: tuple[str, int] | None = None) -> Claim:
     """Take the lease on a submission if nobody live holds it and it is not finished.
 
     resume=(owner, attempt) lets a retried task take back the lease its earlier try held
-    when an infrastructure error kept it from releasing it.
+    when an infrastructure error kept it from releasing it. Past max_deliveries (0: no
+    bound) a submission nobody holds is failed with the last problem its history records:
+    infrastructure errors hand their attempt back, so attempts alone never end a loop.
     """
     now = utcnow()
     with engine.begin() as conn:
         conn.execute(update(S).where(S.c.id == submission_id).values(deliveries=S.c.deliveries + 1))
-        free = and_(S.c.attempts < max_attempts,
-                    or_(S.c.state == QUEUED, and_(S.c.state == RUNNING, S.c.lease_expires_at < now)))
+        free = or_(S.c.state == QUEUED, and_(S.c.state == RUNNING, S.c.lease_expires_at < now))
+        if max_deliveries:
+            looped = conn.execute(select(S.c.deliveries, S.c.attempts).where(
+                S.c.id == submission_id, S.c.deliveries > max_deliveries, free)).first()
+            if looped is not None:
+                _give_up(conn, submission_id, looped.attempts, owner,
+                         reason=_loop_reason(conn, submission_id, looped.deliveries - 1))
+                return Claim(GAVE_UP)
+        free = and_(S.c.attempts < max_attempts, free)
         taken = _take(conn, submission_id, free, owner, lease_s, task_id, now)
         row = conn.execute(select(S).where(S.c.id == submission_id)).mappings().first()
         if row is None:
@@ -131,6 +140,21 @@ def claim(engine: Engine, submission_id: int, *, owner: str, hostname: str, leas
             return Claim(GAVE_UP)
         record(conn, submission_id, "busy", worker=owner, detail=f"leased by {row['lease_owner']}")
         return Claim(BUSY)
+
+
+def last_problem(conn: Connection, submission_id: int) -> str | None:
+    """The detail of the submission's latest release or stall: why its last try did not finish."""
+    E = SubmissionEvent.__table__
+    return conn.execute(select(E.c.detail).where(
+        E.c.submission_id == submission_id, E.c.event.in_(("released", "requeued")),
+        E.c.detail.is_not(None)).order_by(E.c.id.desc()).limit(1)).scalar()
+
+
+def _loop_reason(conn: Connection, submission_id: int, deliveries: int) -> str:
+    problem = last_problem(conn, submission_id) or "none was recorded"
+    return (f"grading never finished: the submission reached a worker {deliveries} times without "
+            f"a result. The last problem: {problem}. Fix that, then requeue it (the student's "
+            "code was not at fault).")
 
 
 def _aware(value: datetime) -> datetime:
@@ -250,6 +274,12 @@ def requeue_expired(engine: Engine, submission_id: int, *, lease_owner: str | No
                    detail=f"lease of {lease_owner} expired")
             return QUEUED
         return ""
+
+
+def state_of(engine: Engine, submission_id: int) -> str | None:
+    """A submission's state now, or None where there is no such submission."""
+    with engine.connect() as conn:
+        return conn.execute(select(S.c.state).where(S.c.id == submission_id)).scalar()
 
 
 def waiting_too_long(engine: Engine, older_than: datetime) -> list[int]:

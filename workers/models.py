@@ -113,6 +113,16 @@ class WorkerHeartbeat(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
 
+class ServiceLock(Base):
+    """A named lease that one process across the cluster holds at a time (the sweep's)."""
+
+    __tablename__ = "service_locks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(255), default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+
 def create_schema(engine: Engine) -> None:
     """Create the workers' tables where they are missing (web/'s migrations may do it instead)."""
     Base.metadata.create_all(engine)

@@ -22,10 +22,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from grader.assignment import Assignment, find
+from grader.errors import InvalidAssignment
 from grader.sandbox.clock import backstop_s
 from workers import leases
 from workers.config import Settings
-from workers.db import as_utc
+from workers.health import worker_health  # noqa: F401  (web/ and the CLI read it here too)
 from workers.models import FAILED, QUEUED, RUNNING, Submission, WorkerHeartbeat, utcnow
 
 log = logging.getLogger(__name__)
@@ -79,18 +80,49 @@ def create_submission(session: Session, *, assignment: str, filename: str, conte
     return sub
 
 
-def send(app: Any, submission_id: int, assignment: Assignment, settings: Settings) -> None:
+# Message priorities (Redis: a lower number is taken first; the SQLAlchemy transport has
+# none). Work a crash or an outage interrupted goes before new work, and an instructor's
+# regrade after both, so a requeued grading is not left behind a deadline burst.
+AGAIN, NEW, REGRADE = 0, 6, 9
+
+
+def send(app: Any, submission_id: int, assignment: Assignment, settings: Settings, *,
+         priority: int = NEW) -> None:
     """Publish the grading task for a submission to its assignment's queue."""
     app.send_task(TASK_NAME, args=[submission_id], queue=queue_for(assignment),
-                  routing_key=queue_for(assignment), time_limit=hard_limit_s(assignment, settings))
+                  routing_key=queue_for(assignment), time_limit=hard_limit_s(assignment, settings),
+                  priority=priority)
+
+
+def mark_sent(engine: Engine, submission_id: int, *, delay_s: float = 0.0) -> None:
+    """Note that a message for a queued submission is out (due in delay_s): the sweeper's
+    grace runs from then. Best effort: in an outage the sweeper may resend a copy, which
+    the state machine makes harmless."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(update(S).where(S.c.id == submission_id, S.c.state == QUEUED)
+                         .values(enqueued_at=utcnow() + timedelta(seconds=delay_s)))
+    except Exception:  # the database is what is away: nothing to note it in
+        pass
+
+
+def fail_queued(engine: Engine, submission_id: int, reason: str) -> bool:
+    """Fail a queued submission nobody holds (it cannot be sent), with the reason shown to staff."""
+    with engine.begin() as conn:
+        done = conn.execute(update(S).where(S.c.id == submission_id, S.c.state == QUEUED).values(
+            state=FAILED, reason=reason, finished_at=utcnow())).rowcount == 1
+        if done:
+            leases.record(conn, submission_id, "failed", detail=reason)
+    return done
 
 
 def enqueue_submission(bind: Session | Engine, submission_id: int, *, app: Any = None,
-                       settings: Settings | None = None) -> bool:
-    """Send a committed, queued submission to its queue; False when the broker is away.
+                       settings: Settings | None = None, priority: int = NEW) -> bool:
+    """Send a committed, queued submission to its queue; False when it was not sent.
 
     Raises SubmissionNotFound when the submission is not committed yet. A False return
-    needs no action: the database says queued, and a worker's sweeper sends it later.
+    needs no action: the database says queued, and a worker's sweeper sends it later;
+    or, where the assignment cannot be loaded, the submission failed with the reason.
     """
     from workers.celery_app import get_app
 
@@ -103,7 +135,16 @@ def enqueue_submission(bind: Session | Engine, submission_id: int, *, app: Any =
     if row.state != QUEUED:
         return False
     try:
-        send(app or get_app(), submission_id, find(row.assignment), settings)
+        assignment = find(row.assignment)
+    except InvalidAssignment as exc:  # the manifest broke after the submission was stored
+        reason = (f"the assignment {row.assignment!r} cannot be loaded, so this submission was "
+                  f"not graded: {exc}. An instructor must fix the assignment, then requeue it.")
+        if fail_queued(engine, submission_id, reason):
+            log.error("submission %s failed: assignment %r cannot be loaded: %s", submission_id,
+                      row.assignment, exc)
+        return False
+    try:
+        send(app or get_app(), submission_id, assignment, settings, priority=priority)
     except Exception as exc:  # broker away: the sweeper resends from the database
         log.warning("could not send submission %s to the broker (%s); the sweeper will", submission_id, exc)
         return False
@@ -122,16 +163,32 @@ def requeue(bind: Session | Engine, submission_id: int, *, app: Any = None) -> b
                                     lease_owner=None, lease_expires_at=None)).rowcount == 1
         if done:
             leases.record(conn, submission_id, "requeued", detail="requeued by an instructor")
-    return done and enqueue_submission(engine, submission_id, app=app)
+    return done and enqueue_submission(engine, submission_id, app=app, priority=REGRADE)
 
 
 @dataclass
 class SweepReport:
-    """What one sweep did."""
+    """What one sweep did; `swept` is False where another process held the sweep."""
 
     requeued: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     resent: list[int] = field(default_factory=list)
+    still_waiting: int = 0  # queued past the grace, their message still in the broker
+    swept: bool = True
+    holder: str | None = None
+
+    @property
+    def did_something(self) -> bool:
+        """Whether the sweep changed anything (worth one log line)."""
+        return bool(self.requeued or self.failed or self.resent)
+
+
+SWEEP_LOCK = "sweep"
+
+
+def sweep_lock_s(settings: Settings) -> float:
+    """How long the sweep's lock lasts without renewal (a node that died lets go after this)."""
+    return max(3 * settings.sweep_every_s, 10.0)
 
 
 def _orphans(engine: Engine, hostname: str) -> list[dict[str, Any]]:
@@ -143,16 +200,9 @@ def _orphans(engine: Engine, hostname: str) -> list[dict[str, Any]]:
                 if leases._owner_is_dead_here(r.lease_owner, hostname)]
 
 
-def sweep(engine: Engine, *, app: Any, settings: Settings, hostname: str = "",
-          now: datetime | None = None) -> SweepReport:
-    """Requeue expired or orphaned leases and resend queued work whose message may be lost."""
-    now = now or utcnow()
-    report = SweepReport()
-    stale = leases.expired(engine, now)
-    if hostname:
-        seen = {r["id"] for r in stale}
-        stale += [r for r in _orphans(engine, hostname) if r["id"] not in seen]
-    for row in stale:
+def _requeue(engine: Engine, rows: list[dict[str, Any]], settings: Settings, by: str,
+             now: datetime, report: SweepReport) -> None:
+    for row in rows:
         # An orphan's lease has not expired yet; make it so (conditionally) before requeueing.
         with engine.begin() as conn:
             conn.execute(update(S).where(S.c.id == row["id"], S.c.state == RUNNING,
@@ -161,50 +211,64 @@ def sweep(engine: Engine, *, app: Any, settings: Settings, hostname: str = "",
                          .values(lease_expires_at=now - timedelta(seconds=1)))
         state = leases.requeue_expired(engine, row["id"], lease_owner=row["lease_owner"],
                                        attempts=row["attempts"], max_attempts=settings.max_attempts,
-                                       by=hostname or "sweeper")
+                                       by=by)
         (report.requeued if state == QUEUED else report.failed if state == FAILED else []).append(row["id"])
-    for submission_id in leases.waiting_too_long(engine, now - timedelta(seconds=settings.queued_grace_s)):
-        if enqueue_submission(engine, submission_id, app=app, settings=settings):
-            report.resent.append(submission_id)
+
+
+def _resend_lost(engine: Engine, app: Any, settings: Settings, now: datetime,
+                 report: SweepReport) -> None:
+    """Resend queued work past the grace whose message is not in the broker (lost)."""
+    from workers.broker_view import waiting_submissions
+    from workers.health import QUEUES
+
+    candidates = leases.waiting_too_long(engine, now - timedelta(seconds=settings.queued_grace_s))
+    candidates = [i for i in candidates if i not in report.requeued]
+    if not candidates:
+        return
+    broker_url = (app.conf.broker_url if app is not None else None) or settings.broker_url
+    waiting = waiting_submissions(broker_url, QUEUES)
+    if waiting is not None:
+        report.still_waiting = sum(1 for i in candidates if i in waiting)
+        candidates = [i for i in candidates if i not in waiting]
+        if report.still_waiting:  # a backlog, not a loss: wait on, and look again later
+            with engine.begin() as conn:
+                conn.execute(update(S).where(S.c.id.in_(sorted(waiting)), S.c.state == QUEUED)
+                             .values(enqueued_at=now))
+    for submission_id in candidates:
+        if not enqueue_submission(engine, submission_id, app=app, settings=settings, priority=AGAIN):
+            if leases.state_of(engine, submission_id) == QUEUED:
+                return  # the broker is away: the next sweep tries again (one warning logged)
+            continue
+        report.resent.append(submission_id)
+
+
+def sweep(engine: Engine, *, app: Any, settings: Settings, hostname: str = "",
+          now: datetime | None = None) -> SweepReport:
+    """Requeue expired or orphaned leases and resend queued work whose message was lost.
+
+    A node's own dead pool processes are its own to requeue (only it can tell they are
+    dead). The rest is the cluster's: one process at a time does it, under the sweep lock.
+    Requeued and resent work goes before new work (priority AGAIN).
+    """
+    from workers import cluster_lock
+    from workers.health import prune_gone_workers
+
+    now = now or utcnow()
+    report = SweepReport()
+    me = leases.owner_name(hostname or "sweep")
+    if hostname:
+        _requeue(engine, _orphans(engine, hostname), settings, hostname, now, report)
+    if cluster_lock.hold(engine, SWEEP_LOCK, me, sweep_lock_s(settings)):
+        _requeue(engine, leases.expired(engine, now), settings, hostname or "sweeper", now, report)
+        _resend_lost(engine, app, settings, now, report)
+        prune_gone_workers(engine)
+    else:
+        report.swept, report.holder = False, cluster_lock.holder(engine, SWEEP_LOCK)
     for submission_id in report.requeued:
-        if submission_id not in report.resent and enqueue_submission(engine, submission_id, app=app,
-                                                                     settings=settings):
+        if submission_id not in report.resent and enqueue_submission(
+                engine, submission_id, app=app, settings=settings, priority=AGAIN):
             report.resent.append(submission_id)
     return report
-
-
-@dataclass(frozen=True)
-class WorkerInfo:
-    """One worker as the dashboard shows it."""
-
-    hostname: str
-    queues: str
-    pid: int
-    concurrency: int
-    gpus: int
-    started_at: datetime
-    last_seen_at: datetime
-    alive: bool
-    grading: list[int]
-
-
-def worker_health(bind: Session | Engine, *, stale_after_s: float = 30.0) -> list[WorkerInfo]:
-    """Every worker that has beaten its heart, whether it is alive, and what it is grading."""
-    engine = _engine(bind)
-    now = utcnow()
-    with engine.connect() as conn:
-        beats = conn.execute(select(WorkerHeartbeat.__table__).order_by("hostname")).mappings().all()
-        running = conn.execute(select(S.c.id, S.c.lease_owner).where(S.c.state == RUNNING)).all()
-    out = []
-    for b in beats:
-        last = as_utc(b["last_seen_at"])
-        alive = b["stopped_at"] is None and (now - last).total_seconds() <= stale_after_s
-        grading = sorted(r.id for r in running if (r.lease_owner or "").startswith(b["hostname"] + "/"))
-        out.append(WorkerInfo(hostname=b["hostname"], queues=b["queues"], pid=b["pid"],
-                              concurrency=b["concurrency"], gpus=b["gpus"],
-                              started_at=as_utc(b["started_at"]),
-                              last_seen_at=last, alive=alive, grading=grading))
-    return out
 
 
 def beat(engine: Engine, *, hostname: str, queues: str, pid: int, concurrency: int, gpus: int,

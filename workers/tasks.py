@@ -14,6 +14,7 @@ from workers.celery_app import app, settings_of
 from workers.db import get_engine
 from workers.grading import InfrastructureError, Job, grade_one
 from workers.leases import owner_name
+from workers.service import AGAIN, mark_sent
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class GradeTask(Task):
             if state == QUEUED:
                 log.warning("submission %s stalled the grader past its hard time limit; graded "
                             "again", args[0])
-                send(self.app, args[0], assignment, settings)
+                send(self.app, args[0], assignment, settings, priority=AGAIN)
         except Exception as err:  # the lease expires and the sweeper takes over
             log.warning("could not requeue submission %s after its hard time limit: %s", args[0], err)
 
@@ -64,6 +65,9 @@ def grade(self: GradeTask, submission_id: int, resume: list[Any] | None = None) 
         return grade_one(get_engine(settings.database_url), submission_id, job=job, settings=settings,
                          app=self.app, resume=tuple(resume) if resume else None)
     except InfrastructureError as exc:
-        log.warning("submission %s: %s; retry %s", submission_id, exc, self.request.retries + 1)
+        countdown = backoff_s(self.request.retries)
+        log.warning("submission %s: %s; retry %s in %.0f s", submission_id, exc,
+                    self.request.retries + 1, countdown)
+        mark_sent(get_engine(settings.database_url), submission_id, delay_s=countdown)
         raise self.retry(exc=exc, kwargs={"resume": list(exc.resume) if exc.resume else None},
-                         countdown=backoff_s(self.request.retries)) from exc
+                         countdown=countdown, priority=AGAIN) from exc

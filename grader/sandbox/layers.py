@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import subprocess
+import threading
+import time
 from dataclasses import asdict, dataclass
 
 from grader.errors import SandboxUnavailable
@@ -13,6 +14,9 @@ from grader.sandbox import cgroups, seccomp
 
 # The service grades for marks: it refuses to run without these.
 REQUIRED_FOR_SERVICE = ("namespaces", "cgroups", "seccomp", "uid_drop")
+# A probe that found a layer missing is measured again after this long: one slow run of
+# bubblewrap (11 s once, under load) must not disable a worker process for its life.
+REPROBE_AFTER_S = float(os.environ.get("TORCHGRADE_REPROBE_AFTER_S", 10.0))
 
 WHAT_TO_DO = {
     "namespaces": "install bubblewrap (Debian: apt-get install bubblewrap)",
@@ -65,20 +69,39 @@ def bwrap_path() -> str | None:
     if os.geteuid() != 0:
         args.insert(1, "--unshare-user")
     try:
-        ok = subprocess.run(args, capture_output=True, timeout=10).returncode == 0
+        ok = subprocess.run(args, capture_output=True, timeout=30).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         ok = False
     return path if ok else None
 
 
-@functools.lru_cache(maxsize=1)
-def probe() -> Layers:
-    """Measure once per process which layers work.
+class _Probe:
+    """`probe()`: the layers measured once, or again after REPROBE_AFTER_S where one was missing."""
 
-    TORCHGRADE_DISABLE_LAYERS (comma-separated names) turns layers off, to try the
-    degraded path of `grader check` or where a layer misbehaves on a laptop. It can
-    only weaken `local` mode: the service then refuses to grade.
-    """
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._found: Layers | None = None
+        self._at = 0.0
+
+    def __call__(self) -> Layers:
+        """Which layers work here (TORCHGRADE_DISABLE_LAYERS, comma-separated names, turns
+        layers off, to try the degraded path of `grader check`; it can only weaken `local`
+        mode: the service then refuses to grade)."""
+        with self._lock:
+            found = self._found
+            stale = time.monotonic() - self._at >= REPROBE_AFTER_S
+            if found is None or (found.missing() and stale):
+                found = self._found = _measure()
+                self._at = time.monotonic()
+            return found
+
+    def cache_clear(self) -> None:
+        """Forget the last measurement (the next call measures again)."""
+        with self._lock:
+            self._found = None
+
+
+def _measure() -> Layers:
     off = {n.strip() for n in os.environ.get("TORCHGRADE_DISABLE_LAYERS", "").split(",")}
     version = None if "cgroups" in off else cgroups.detect()
     is_root = os.geteuid() == 0
@@ -89,3 +112,6 @@ def probe() -> Layers:
         uid_drop="uid_drop" not in off and is_root and shutil.which("setpriv") is not None,
         cgroup_version=version,
     )
+
+
+probe = _Probe()

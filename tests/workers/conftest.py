@@ -104,6 +104,14 @@ class RedisServer:
         return redis.Redis(port=self.port)
 
 
+def queue_length(client: redis.Redis, queue: str) -> int:
+    """Messages waiting in a Celery queue on Redis: its list for each priority step."""
+    from workers.broker_view import REDIS_PRIORITY_STEPS, REDIS_SEP
+
+    return sum(client.llen(queue if step == 0 else f"{queue}{REDIS_SEP}{step}")
+               for step in REDIS_PRIORITY_STEPS)
+
+
 def _pings(client: redis.Redis) -> bool:
     try:
         return bool(client.ping())
@@ -275,3 +283,81 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
 def app_for() -> Callable[[str], object]:
     """A Celery app (for sending) on a broker URL, configured like the workers'."""
     return lambda broker: make_app(dataclasses.replace(Settings.from_env(), broker_url=broker))
+
+
+class TcpCut:
+    """A TCP forwarder in front of a real server that a test can cut and mend: a network
+    or server outage as the client sees it (connections reset, new ones refused)."""
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+        import threading
+
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._threading = threading
+        self.mend()
+
+    def _serve(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                self._threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        """Refuse new connections and reset the open ones."""
+        if self._listener is not None:
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept()
+            except OSError:
+                pass
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for s in conns:
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                s.close()
+            except OSError:
+                pass
+
+    def mend(self) -> None:
+        """Listen (again) on the same port."""
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        self._threading.Thread(target=self._serve, args=(listener,), daemon=True).start()
+
+
+def via(url: str, cut: TcpCut) -> str:
+    """The same database URL through the forwarder's port."""
+    return url.replace("@127.0.0.1:5432/", f"@127.0.0.1:{cut.port}/")

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from tests.workers.conftest import states, submit
+from tests.workers.conftest import queue_length, states, submit
 from workers import leases
 from workers.config import Settings
 from workers.db import session_for
@@ -91,7 +91,7 @@ def test_enqueue_refuses_an_uncommitted_submission(db, broker, app_for):
 def _queue_length(broker: str, queue: str) -> int:
     import redis
 
-    return redis.Redis.from_url(broker).llen(queue)
+    return queue_length(redis.Redis.from_url(broker), queue)
 
 
 def test_routing_by_device(db, broker, app_for):
