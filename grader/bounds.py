@@ -12,6 +12,7 @@ from grader.results import GradeResult
 
 MAX_RESULT_BYTES = 1 << 20
 MAX_TEST_MESSAGE = 2000
+MAX_TEST_DETAIL = 6000
 MAX_MESSAGES, MAX_SUBMISSION_MESSAGE = 40, 3000
 MAX_LOG_BYTES = 256 << 10
 MAX_NOTEBOOK_BYTES = 512 << 10
@@ -37,6 +38,7 @@ def bound_result(result: GradeResult) -> GradeResult:
     """The result with every part within its cap and the whole JSON under 1 MB."""
     for test in result.tests:
         test.message = clip(test.message, MAX_TEST_MESSAGE)
+        test.detail = clip(test.detail, MAX_TEST_DETAIL, "detail")
         test.name = clip(test.name, 300, "name")
     extra = len(result.messages) - MAX_MESSAGES
     result.messages = [clip(m, MAX_SUBMISSION_MESSAGE) for m in result.messages[:MAX_MESSAGES]]
@@ -51,6 +53,9 @@ def bound_result(result: GradeResult) -> GradeResult:
     if len(result.to_json().encode()) > MAX_RESULT_BYTES:
         result.executed_notebook = None
         result.log = clip(result.log, 16 << 10, "log")
+    if len(result.to_json().encode()) > MAX_RESULT_BYTES:
+        for test in result.tests:
+            test.detail = clip(test.detail, 500, "detail")
     if len(result.to_json().encode()) > MAX_RESULT_BYTES:  # only many tests with long names
         for test in result.tests:
             test.message = clip(test.message, 200)

@@ -25,6 +25,7 @@ from grader.errors import GraderError
 from grader.results import GradeResult, TestResult
 
 GREEN, RED, YELLOW, DIM, RESET = "\033[32m", "\033[31m", "\033[33m", "\033[2m", "\033[0m"
+DETAIL_LINES = 12  # of a failure's traceback, from its end
 
 
 def _color(text: str, code: str) -> str:
@@ -45,7 +46,7 @@ def _resolve_assignment(name: str | None, submission: Path | None = None) -> Ass
                       f"folder), or run from inside it; known here: {', '.join(discover()) or 'none'}")
 
 
-def _progress(result: TestResult, done: int, total: int, out=None) -> None:
+def _progress(result: TestResult, done: int, total: int, out=None, *, detail: bool = False) -> None:
     mark = _color("PASS", GREEN) if result.passed else _color(
         "SKIP" if result.skipped else "FAIL", YELLOW if result.skipped else RED)
     out = out or sys.__stdout__  # pytest's own output is redirected while tests run
@@ -53,6 +54,11 @@ def _progress(result: TestResult, done: int, total: int, out=None) -> None:
     if result.message:
         for line in result.message.splitlines()[:8]:
             print(f"        {line}", file=out)
+    if detail and result.detail and not result.skipped:
+        # The failure as pytest would show it: only where every file in it is the reader's
+        # own (see the callers), never in what the service shows a student.
+        for line in result.detail.rstrip().splitlines()[-DETAIL_LINES:]:
+            print(_color(f"        | {line}", DIM), file=out)
     out.flush()
 
 
@@ -60,9 +66,9 @@ def _print_result(result: GradeResult, *, show_tests: bool, out=None) -> None:
     out = out or sys.stdout
     for message in result.messages:
         print(_color("note: ", YELLOW) + message, file=out)
-    if show_tests:
+    if show_tests:  # `grader grade`: run by the course staff, who have the hidden tests
         for i, t in enumerate(result.tests, 1):
-            _progress(t, i, len(result.tests), out)
+            _progress(t, i, len(result.tests), out, detail=True)
     score = f"{result.score:g}/{result.max_score:g}"
     print(f"{result.assignment}: {_color(score, GREEN if result.score == result.max_score else RED)}"
           f"  ({result.status}, {result.duration_s:.2f} s, seed {result.seed})", file=out)
@@ -73,8 +79,10 @@ def run_check(file: Path, assignment: Assignment, out) -> int:
     from grader.engine import LOCAL, grade
 
     print(f"Checking {file} against {assignment.title} (public tests)", file=out, flush=True)
+    # Only the public tests run here, on the student's own machine, from files they have:
+    # pytest's view of a failure (the assertion's values, the lines) is theirs to read.
     result = grade(file, assignment, mode=LOCAL, suites=("public",),
-                   on_result=lambda r, done, total: _progress(r, done, total, out))
+                   on_result=lambda r, done, total: _progress(r, done, total, out, detail=True))
     _print_result(result, show_tests=False, out=out)
     return 0 if result.score == result.max_score else 1
 
@@ -293,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except GraderError as exc:
         print(_color("error: ", RED) + str(exc), file=sys.stderr)
+        # The staff's part (pytest's report on a test file that failed to load): `check`
+        # loads only public tests, which the student has; other commands are the staff's.
+        if getattr(exc, "detail", ""):
+            print(exc.detail, file=sys.stderr)
         return 2
 
 

@@ -21,7 +21,15 @@ class GraderError(Exception):
 
 
 class InvalidAssignment(GraderError):
-    """An assignment folder or its manifest is malformed (the instructor's to fix)."""
+    """An assignment folder or its manifest is malformed (the instructor's to fix).
+
+    Its text may be shown to a student as the reason their grading failed; `detail` holds
+    what only the course staff may see (pytest's report on a hidden test file, say).
+    """
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class InvalidSubmission(GraderError):

@@ -29,6 +29,7 @@ MISTAKES = {
     "crash": "your code crashed or broke a limit (memory, processes, output size)",
     "unusable": "the test could not use what your code returned (its type, shape or dtype)",
     "skipped": "not run on this machine",
+    "setup": "the test could not run: a problem in the test, not in your code",
 }
 
 # What became of a whole submission. Student mistakes are GRADED with a low score;
@@ -58,6 +59,9 @@ class TestResult:
     # Of a failed test: a MISTAKES key, and the line students see when the message is withheld.
     kind: str = ""
     hint: str = ""
+    # The failure in full (exception, traceback through the test's files): the staff's only.
+    # `message` is what a student may see; grader.feedback says what each holds.
+    detail: str = ""
 
     def visible_to_student(self, *, past_due: bool) -> bool:
         """Whether a student may see this test's score and message now."""
@@ -122,8 +126,8 @@ class GradeResult:
         """What a student may see: every test's name and points; a withheld test's message is
         only the kind of mistake (`hint`), never its inputs, its code or its timings."""
         data = self.to_dict()
-        data["tests"] = [asdict(t) if t.visible_to_student(past_due=past_due) else t.withheld()
-                         for t in self.tests]
+        data["tests"] = [_without_detail(asdict(t)) if t.visible_to_student(past_due=past_due)
+                         else t.withheld() for t in self.tests]
         data["withheld_tests"] = sum(not t.visible_to_student(past_due=past_due) for t in self.tests)
         # The secret seed is the instructors' (a regrade reproduces it); students never see it.
         data.pop("seed", None)
@@ -132,7 +136,10 @@ class GradeResult:
         return data
 
     def to_gradescope(self) -> dict[str, Any]:
-        """The results.json of Gradescope's autograder specification."""
+        """The results.json of Gradescope's autograder specification.
+
+        Gradescope shows each test's output to students (by its visibility), so it is the
+        student-safe `message`, never the staff's `detail`."""
         return {
             "score": round(self.score, 4),
             "max_score": self.max_score,
@@ -151,3 +158,8 @@ class GradeResult:
                 for t in self.tests
             ],
         }
+
+
+def _without_detail(test: dict[str, Any]) -> dict[str, Any]:
+    test.pop("detail", None)
+    return test

@@ -23,6 +23,7 @@ import hmac
 import importlib
 import importlib.util
 import io
+import logging
 import os
 import shutil
 import sys
@@ -38,12 +39,21 @@ import pytest
 
 from grader.assignment import Assignment
 from grader.bounds import MAX_TEST_MESSAGE, clip
-from grader.checks import Mismatch, unusable_message
-from grader.errors import GradingTimeout, InfrastructureFault, InvalidAssignment, StudentCodeError
+from grader.checks import Mismatch
+from grader.errors import InfrastructureFault, InvalidAssignment, StudentCodeError
+from grader.feedback import (
+    Secrets,
+    collection_failure,
+    is_test_problem,
+    secrets_of,
+    staff_detail,
+    student_message,
+)
 from grader.proxy import Connection, StudentProxy
 from grader.results import HIDDEN, MISTAKES, VISIBILITIES, VISIBLE, TestResult
 from grader.timing import Timing
 
+log = logging.getLogger(__name__)
 PYTEST_INI = Path(__file__).with_name("pytest-session.ini")
 # pytest plugins a grading run never uses; unraisableexception alone costs ~170 ms a
 # run in forced garbage collections.
@@ -92,36 +102,24 @@ def derive_test_seed(secret: int, test_id: str) -> int:
     return int.from_bytes(digest[:4], "big") >> 1
 
 
-def _message(exc: BaseException) -> str:
-    return clip(_full_message(exc), MAX_TEST_MESSAGE)
-
-
-def _full_message(exc: BaseException) -> str:
-    if isinstance(exc, GradingTimeout):
-        return str(exc)
-    if isinstance(exc, StudentCodeError):
-        return str(exc)
-    if isinstance(exc, AssertionError):
-        text = str(exc.args[0]) if exc.args else "a check failed"
-        return text.split("\nassert ")[0]
-    return f"{type(exc).__name__}: {str(exc)[:800]}"
-
-
 # StudentCodeError kinds, as the MISTAKES a student is told of.
 _CALL_MISTAKES = {"timeout": "timeout", "forbidden": "forbidden", "missing": "missing",
                   "load": "load", "exception": "error", "dead": "crash", "too_large": "crash",
                   "protocol": "crash", "bad_value": "unusable"}
 
 
-def _mistake(exc: BaseException | None, skipped: bool, timing: dict[str, Any] | None) -> str:
+def _mistake(exc: BaseException | None, skipped: bool, timing: dict[str, Any] | None,
+             when: str = "call") -> str:
     """The MISTAKES key of a failed test."""
     if skipped:
         return "skipped"
+    if exc is not None and is_test_problem(exc, when):
+        return "setup"
     if isinstance(exc, StudentCodeError):
         return _CALL_MISTAKES.get(exc.kind, "error")
     if isinstance(exc, Mismatch):
         return exc.kind
-    if isinstance(exc, AssertionError):
+    if isinstance(exc, (AssertionError, pytest.fail.Exception)):
         slow = timing is not None and timing.get("ratio", 0) > timing.get("limit", float("inf"))
         return "slow" if slow else "check"
     return "unusable"
@@ -139,6 +137,19 @@ def _hint(kind: str, exc: BaseException | None) -> str:
     return MISTAKES.get(kind, MISTAKES["check"])
 
 
+def _display_name(item: pytest.Item, suite: str, case: int | None) -> str:
+    """A test's name in feedback: its docstring's first line, else its function's name.
+
+    A parametrized hidden test is told apart by its case number, not by pytest's id: ids
+    are made from the parameters, which may be the reference's values.
+    """
+    function = getattr(item, "function", None)
+    doc = (function.__doc__ or "").strip().splitlines() if function is not None else []
+    if suite != "hidden" or case is None:
+        return doc[0] if doc else item.name
+    return f"{doc[0] if doc else getattr(item, 'originalname', item.name)} (case {case})"
+
+
 def _marker_value(item: pytest.Item, name: str, default: Any) -> Any:
     marker = item.get_closest_marker(name)
     return marker.args[0] if marker and marker.args else default
@@ -153,7 +164,11 @@ class GradingPlugin:
         self.options = options
         self.results: list[TestResult] = []
         self.total = 0
-        self.collect_errors: list[str] = []
+        self.collect_errors: list[tuple[str, str]] = []
+        # An assignment problem found while recording (a bad marker): it stops the run.
+        self.invalid: InvalidAssignment | None = None
+        self._secrets: Secrets | None = None
+        self._cases: dict[str, int] = {}
         self._started: dict[str, float] = {}
         self.fault: InfrastructureFault | None = None
         self._timing: Timing | None = None
@@ -168,10 +183,15 @@ class GradingPlugin:
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
-            self.collect_errors.append(f"{report.nodeid}: {report.longreprtext[-1500:]}")
+            self.collect_errors.append((report.nodeid, report.longreprtext))
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         self.total = len(items)
+        seen: dict[tuple[str, str], int] = {}
+        for item in items:  # each parametrized test's cases, numbered in collection order
+            if getattr(item, "callspec", None) is not None:
+                key = (str(item.path), getattr(item, "originalname", item.name))
+                seen[key] = self._cases[item.nodeid] = seen.get(key, 0) + 1
 
     # -- fixtures --------------------------------------------------------------------
 
@@ -227,34 +247,45 @@ class GradingPlugin:
             self.fault = self.fault or call.excinfo.value
             item.session.shouldstop = "infrastructure fault"
             return
-        if self.fault is None and (report.when == "call"
-                                   or (report.when == "setup" and not report.passed)):
-            self._record(item, call, report)
+        if self.fault is None and self.invalid is None and (
+                report.when == "call" or (report.when == "setup" and not report.passed)):
+            try:
+                self._record(item, call, report)
+            except InvalidAssignment as exc:
+                # Raised out of a hook, pytest would report it as its own internal error.
+                self.invalid = exc
+                item.session.shouldstop = "assignment problem"
+
+    @property
+    def secrets(self) -> Secrets:
+        """The trusted side's paths and hidden file names, cut from what students see."""
+        if self._secrets is None:
+            self._secrets = secrets_of(self.assignment.path)
+        return self._secrets
 
     def _record(self, item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
         suite = "hidden" if "/tests/hidden/" in str(item.path) else "public"
         points = float(_marker_value(item, "points", 1))
         visibility = _marker_value(item, "visibility", HIDDEN if suite == "hidden" else VISIBLE)
         if visibility not in VISIBILITIES:
-            raise InvalidAssignment(f"{item.nodeid}: visibility must be one of {VISIBILITIES}")
-        doc = (item.function.__doc__ or "").strip().splitlines() if hasattr(item, "function") else []
+            raise InvalidAssignment(f"{self.assignment.slug}: a test's visibility must be one of "
+                                    f"{VISIBILITIES}", detail=f"{item.nodeid}: {visibility!r}")
+        name = _display_name(item, suite, self._cases.get(item.nodeid))
         passed = report.passed
         exc = call.excinfo.value if call.excinfo is not None else None
-        message = "" if passed or exc is None else _message(exc)
-        if report.skipped:
-            message = f"not run here: {exc.msg if exc is not None else ''}"
-        elif exc is not None and not isinstance(
-                exc, (AssertionError, StudentCodeError, InvalidAssignment)):
-            message = unusable_message(exc)
+        failed = exc if not passed else None
+        message = "" if failed is None else clip(student_message(
+            failed, name=name, suite=suite, when=report.when, secrets=self.secrets), MAX_TEST_MESSAGE)
         timing = (self._timing.reports[-1].as_dict() if self._timing and self._timing.reports
                   else None)
-        kind = "" if passed else _mistake(exc, bool(report.skipped), timing)
+        kind = "" if passed else _mistake(exc, bool(report.skipped), timing, report.when)
         result = TestResult(
-            name=doc[0] if doc else item.name, points=points if passed else 0.0,
+            name=name, points=points if passed else 0.0,
             max_points=points, passed=passed, visibility=visibility, message=message,
             suite=suite, duration_s=round(time.perf_counter() - self._started[item.nodeid], 4),
             timing=timing, skipped=bool(report.skipped), kind=kind,
             hint=_hint(kind, exc),
+            detail=f"{item.nodeid}\n{staff_detail(failed)}" if failed is not None else "",
         )
         self.results.append(result)
         if self.options.on_result:
@@ -403,8 +434,13 @@ def run_tests(assignment: Assignment, conn: Connection, options: SessionOptions)
         _forget_test_modules(assignment.path)
     if plugin.fault is not None:
         raise plugin.fault
-    if plugin.collect_errors or code in (pytest.ExitCode.USAGE_ERROR,
-                                          pytest.ExitCode.INTERNAL_ERROR):
-        detail = "\n".join(plugin.collect_errors) or f"pytest exit code {code}"
-        raise InvalidAssignment(f"{assignment.slug}: its tests could not be collected:\n{detail}")
+    if plugin.invalid is not None:
+        raise plugin.invalid
+    if plugin.collect_errors:
+        error = collection_failure(assignment.slug, plugin.collect_errors)
+        log.error("%s\n%s", error, error.detail)  # the worker's log keeps what students may not see
+        raise error
+    if code in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERNAL_ERROR):
+        raise InvalidAssignment(f"{assignment.slug}: its tests could not be run (pytest exit "
+                                f"code {code})")
     return plugin.results

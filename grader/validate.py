@@ -17,7 +17,7 @@ from pathlib import Path
 from grader.assignment import Assignment
 from grader.engine import LOCAL, SERVICE, grade
 from grader.errors import InvalidAssignment
-from grader.results import GradeResult
+from grader.results import GradeResult, TestResult
 
 EXAMPLES = "examples/expected.toml"
 
@@ -104,10 +104,15 @@ def feedback_text(result: GradeResult) -> str:
     return "\n".join(result.messages + [t.message for t in result.tests])
 
 
+def _staff_line(test: TestResult) -> str:
+    """A failed test as the staff see it: its message and the last line of its detail."""
+    last = test.detail.strip().splitlines()[-1] if test.detail.strip() else ""
+    return test.message[:300] + (f" [{last[:300]}]" if last and last not in test.message else "")
+
+
 def _full_marks(assignment: Assignment, mode: str) -> list[Check]:
     result = grade(assignment.solution, assignment, mode=mode, timing_margin=True)
-    failing = [f"{t.name}: {t.message[:300]}" for t in result.tests
-               if not t.passed and not t.skipped]
+    failing = [f"{t.name}: {_staff_line(t)}" for t in result.tests if not t.passed and not t.skipped]
     skipped = sum(t.max_points for t in result.tests if t.skipped)
     checks = [Check("reference scores full marks" + (" on the tests that ran" if skipped else ""),
                     result.score + skipped == result.max_score and not failing,

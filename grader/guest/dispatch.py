@@ -20,11 +20,14 @@ MAX_MESSAGE = 2000
 
 
 def describe_exception(exc: BaseException, filename_hint: str = "") -> dict[str, str]:
-    """Type, message and the student's part of the traceback, short."""
+    """Type, message and the student's part of the traceback, short.
+
+    Only frames in the student's own file (or cells): where none is (a library function
+    bound to a name of theirs), no traceback, since the others would show the paths of
+    grader's and the libraries' install, which are the trusted side's too."""
     frames = traceback.extract_tb(exc.__traceback__)
     if filename_hint:
-        mine = [f for f in frames if filename_hint in f.filename]
-        frames = traceback.StackSummary.from_list(mine or frames[-3:])
+        frames = traceback.StackSummary.from_list([f for f in frames if filename_hint in f.filename])
     tb = "".join(traceback.format_list(frames[-6:]))
     message = str(exc)
     if isinstance(exc, SyntaxError):
