@@ -71,11 +71,23 @@ def _slug(engine: Any, submission_id: int) -> str | None:
         return conn.execute(select(Submission.assignment).where(Submission.id == submission_id)).scalar()
 
 
+def disk_name(filename: str) -> str:
+    """The name a submission is written under for grading: `submission` and its suffix.
+
+    The student's name stays in the database and on every page; on disk it would have to
+    fit the file system (150 x "e-acute" is 300 bytes: "File name too long") and hold no
+    NUL or slash. The engine reads the kind from the suffix, so that is kept (ASCII).
+    """
+    suffix = Path(filename.replace("\x00", "")).suffix
+    suffix = "".join(c for c in suffix[1:] if c.isascii() and c.isalnum())[:16]
+    return f"submission.{suffix}" if suffix else "submission"
+
+
 def _run_engine(claim: leases.Claim, assignment: Assignment) -> dict[str, Any]:
     from grader.engine import SERVICE, grade
 
     with tempfile.TemporaryDirectory(prefix="torchgrade-") as tmp:
-        path = Path(tmp) / Path(claim.filename).name
+        path = Path(tmp) / disk_name(claim.filename)
         path.write_bytes(claim.content)
         return grade(path, assignment, mode=SERVICE, seed=claim.seed).to_dict()
 

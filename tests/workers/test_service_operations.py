@@ -15,6 +15,7 @@ from sqlalchemy import insert, select, update
 
 from tests.workers.conftest import (
     ASSIGNMENTS,
+    GOOD,
     SLOW,
     TcpCut,
     all_final,
@@ -98,6 +99,26 @@ def test_a_layer_missing_for_good_ends_as_an_error_the_instructor_sees(db, broke
     refusals = [line for line in worker.text().splitlines()
                 if "refusing to grade" in line and ("WARNING" in line or "ERROR" in line)]
     assert 1 <= len(refusals) <= 2, refusals
+
+
+# -- 8. any file name the database holds is graded ---------------------------------------------
+
+def test_a_name_too_long_for_the_file_system_is_graded(db, broker, app_for, start_worker):
+    """Issue 11 #8: 150 x "e-acute" (305 bytes) failed in grading with "File name too long"."""
+    from workers.db import session_for
+    from workers.service import create_submission
+
+    names = ["\u00e9" * 150 + ".py", "\u00dcbung_03.py", "a/../b.py", "notes.ipynb.py"]
+    with session_for(db) as session:
+        ids = [create_submission(session, assignment="tiny", filename=name, content=GOOD,
+                                 owner="student").id for name in names]
+        session.commit()
+    for sid in ids:
+        assert enqueue_submission(db, sid, app=app_for(broker), settings=Settings.from_env())
+    start_worker(broker=broker, database=str(db.url.render_as_string(hide_password=False)))
+    wait_until(lambda: all_final(db, ids), 60, "the submissions to be graded")
+    assert_graded_once(db, ids)
+    assert [states(db, [i])[i].filename for i in ids] == names  # the student's name is kept
 
 
 # -- 2. a manifest broken between storing and sending -----------------------------------------
