@@ -33,3 +33,30 @@ def test_hadolint_passes():
     proc = subprocess.run(["hadolint", "--config", str(DOCKER / ".hadolint.yaml"),
                            *(str(DOCKER / n) for n in IMAGES)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _seconds(duration: str) -> float:
+    """A compose duration ("4m", "90s", "1m30s") in seconds."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|m|s|ms|us)", duration)
+    scale = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "us": 1e-6}
+    assert parts and "".join(n + u for n, u in parts) == duration, duration
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+@pytest.mark.parametrize("service,device", [("worker-cpu", "cpu"), ("worker-gpu", "gpu")])
+def test_a_stopped_worker_container_may_finish_its_gradings(service, device, monkeypatch):
+    """`docker stop` waits stop_grace_period before SIGKILL: at least the longest hard time
+    limit of the course's assignments on that device, so a warm shutdown (issue 11 #10)
+    finishes the gradings in flight."""
+    import yaml
+
+    from grader.assignment import discover
+    from workers.config import Settings
+    from workers.service import hard_limit_s
+
+    monkeypatch.delenv("TORCHGRADE_ASSIGNMENTS", raising=False)
+    monkeypatch.delenv("TORCHGRADE_ENGINE_OVERHEAD_S", raising=False)
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    grace = _seconds(compose["services"][service]["stop_grace_period"])
+    longest = max(hard_limit_s(a, Settings.from_env()) for a in discover().values() if a.device == device)
+    assert grace >= longest, (grace, longest)
