@@ -20,6 +20,15 @@ _NUMBER = re.compile(r"\d+(\.\d+)?")
 _WHY_LOST = re.compile(r"Worker exited prematurely: (.*?)(?: Job: \d+\.)?['\"\n]")
 
 
+OUTAGE_TYPES = {"OperationalError", "InterfaceError", "DisconnectionError", "ConnectionError",
+                "TimeoutError", "ConnectionRefusedError", "ConnectionResetError", "BrokenPipeError"}
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """A broker or database that is away: a fault to report, not a bug to trace."""
+    return any(cls.__name__ in OUTAGE_TYPES for cls in type(exc).__mro__)
+
+
 def _kind(record: logging.LogRecord) -> tuple[str, int, str]:
     return record.name, record.levelno, _NUMBER.sub("#", record.getMessage())[:300]
 
@@ -40,6 +49,11 @@ class OneLinePerEvent(logging.Filter):
             why = _WHY_LOST.search(f"{exc}\n{record.getMessage()}")
             record.msg = "a pool process died while grading (%s); its message is requeued"
             record.args = (why.group(1) if why else type(exc).__name__,)
+            record.exc_info, record.exc_text = None, None
+        elif exc is not None and _is_outage(exc):
+            # "Connection to broker lost", a database away: the cause in one line, no traceback
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            record.msg, record.args = f"{record.getMessage()} ({type(exc).__name__}: {first})", ()
             record.exc_info, record.exc_text = None, None
         if record.levelno < logging.WARNING:
             return True
