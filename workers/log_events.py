@@ -44,7 +44,11 @@ class OneLinePerEvent(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Whether to emit the record (rewritten in place where it is shortened)."""
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and "WorkerLostError" in f"{type(exc).__name__} {record.getMessage()}":
+        if exc is not None and type(exc).__name__ in ("TimeLimitExceeded", "SoftTimeLimitExceeded"):
+            # the task's on_failure says what it did about it (graded again, or failed)
+            record.msg, record.args = f"{record.getMessage()} ({type(exc).__name__})", ()
+            record.exc_info, record.exc_text = None, None
+        elif exc is not None and "WorkerLostError" in f"{type(exc).__name__} {record.getMessage()}":
             # the message goes back to the queue (task_reject_on_worker_lost): no traceback
             why = _WHY_LOST.search(f"{exc}\n{record.getMessage()}")
             record.msg = "a pool process died while grading (%s); its message is requeued"

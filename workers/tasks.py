@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import random
+import time
 from typing import Any
 
+import sqlalchemy
+import sqlalchemy.exc
 from billiard.exceptions import TimeLimitExceeded
 from celery import Task
 
@@ -17,6 +20,27 @@ from workers.leases import owner_name
 from workers.service import AGAIN, mark_sent
 
 log = logging.getLogger(__name__)
+
+
+OUTAGE_WAIT_S = float(os.environ.get("TORCHGRADE_OUTAGE_WAIT_S", 60.0))
+DATABASE_AWAY = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                 sqlalchemy.exc.DisconnectionError)
+
+
+def wait_for_database(engine: Any, max_s: float) -> bool:
+    """Poll the database (SELECT 1, at 0.5 s doubling to 5 s) until it answers; False
+    when it did not within max_s."""
+    end, pause = time.monotonic() + max(max_s, 0.0), 0.5
+    while True:
+        try:
+            with engine.connect() as conn:
+                conn.execute(sqlalchemy.text("SELECT 1"))
+            return True
+        except DATABASE_AWAY:
+            if time.monotonic() + pause > end:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def backoff_s(retries: int, base: float | None = None) -> float:
@@ -61,13 +85,23 @@ def grade(self: GradeTask, submission_id: int, resume: list[Any] | None = None) 
     hostname = self.request.hostname or "local"
     queues = tuple(os.environ.get("TORCHGRADE_WORKER_QUEUE", "cpu,gpu").split(","))
     job = Job(hostname=hostname, owner=owner_name(hostname), queues=queues, task_id=self.request.id)
+    started = time.monotonic()
+    engine = get_engine(settings.database_url)
     try:
-        return grade_one(get_engine(settings.database_url), submission_id, job=job, settings=settings,
+        return grade_one(engine, submission_id, job=job, settings=settings,
                          app=self.app, resume=tuple(resume) if resume else None)
     except InfrastructureError as exc:
         countdown = backoff_s(self.request.retries)
+        if isinstance(exc.cause, DATABASE_AWAY):
+            # Waiting here, not in a retry message: this pool process takes no more work
+            # while the database is away (each message it took became a retry: 461 in an
+            # 8 s outage), and goes on as soon as it answers.
+            hard = (self.request.timelimit or (None, None))[0] or 0
+            budget = min(OUTAGE_WAIT_S, hard - (time.monotonic() - started) - 5) if hard else OUTAGE_WAIT_S
+            if wait_for_database(engine, budget):
+                countdown = random.uniform(0, 1)
         log.warning("submission %s: %s; retry %s in %.0f s", submission_id, exc,
                     self.request.retries + 1, countdown)
-        mark_sent(get_engine(settings.database_url), submission_id, delay_s=countdown)
+        mark_sent(engine, submission_id, delay_s=countdown)
         raise self.retry(exc=exc, kwargs={"resume": list(exc.resume) if exc.resume else None},
                          countdown=countdown, priority=AGAIN) from exc
