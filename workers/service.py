@@ -80,10 +80,11 @@ def create_submission(session: Session, *, assignment: str, filename: str, conte
     return sub
 
 
-# Message priorities (Redis: a lower number is taken first; the SQLAlchemy transport has
-# none). Work a crash or an outage interrupted goes before new work, and an instructor's
-# regrade after both, so a requeued grading is not left behind a deadline burst.
-AGAIN, NEW, REGRADE = 0, 6, 9
+# Message priorities (Redis: a lower number is taken first, one list per step; the
+# SQLAlchemy transport has none). Work a crash or an outage interrupted goes first; then
+# work whose message the broker lost (it waited longest); then new work; an instructor's
+# regrade last. So a requeued grading is not left behind a deadline burst.
+AGAIN, RESENT, NEW, REGRADE = 0, 3, 6, 9
 
 
 def send(app: Any, submission_id: int, assignment: Assignment, settings: Settings, *,
@@ -235,7 +236,7 @@ def _resend_lost(engine: Engine, app: Any, settings: Settings, now: datetime,
                 conn.execute(update(S).where(S.c.id.in_(sorted(waiting)), S.c.state == QUEUED)
                              .values(enqueued_at=now))
     for submission_id in candidates:
-        if not enqueue_submission(engine, submission_id, app=app, settings=settings, priority=AGAIN):
+        if not enqueue_submission(engine, submission_id, app=app, settings=settings, priority=RESENT):
             if leases.state_of(engine, submission_id) == QUEUED:
                 return  # the broker is away: the next sweep tries again (one warning logged)
             continue
@@ -248,7 +249,7 @@ def sweep(engine: Engine, *, app: Any, settings: Settings, hostname: str = "",
 
     A node's own dead pool processes are its own to requeue (only it can tell they are
     dead). The rest is the cluster's: one process at a time does it, under the sweep lock.
-    Requeued and resent work goes before new work (priority AGAIN).
+    Requeued work goes first (AGAIN), resent lost messages next (RESENT), then new work.
     """
     from workers import cluster_lock
     from workers.health import prune_gone_workers
