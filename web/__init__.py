@@ -10,8 +10,8 @@ from flask import Flask
 
 
 def create_app(test_config: dict[str, Any] | None = None, *, config: str | None = None) -> Flask:
-    """The Flask app: configuration, database, CSRF, security headers and the four blueprints."""
-    from web import api, auth, db, instructor, security, student
+    """The Flask app: configuration, database (and its outages), CSRF, headers and the four blueprints."""
+    from web import api, auth, db, instructor, outage, security, student
     from web.config import CONFIGS
 
     app = Flask(__name__, instance_path=os.environ.get("TORCHGRADE_INSTANCE", str(Path.cwd() / "instance")))
@@ -22,6 +22,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, config: str | None 
     else:
         app.config.update(test_config)
     db.init_app(app)
+    outage.init_app(app)
     security.init_app(app)
     auth.init_app(app)
     student.init_app(app)

@@ -2,8 +2,9 @@
 
 serve: migrates the database, creates the first instructor `admin` (password from
 TORCHGRADE_ADMIN_PASSWORD, or printed once), starts an embedded CPU worker as a subprocess
-(`python -m workers worker`), and serves the app with gunicorn. SQLite and the serverless
-broker under ./instance by default; DATABASE_URL and BROKER_URL switch to PostgreSQL and Redis.
+(`python -m workers worker`, restarted whenever it exits: web/supervisor.py), and serves
+the app with gunicorn. SQLite and the serverless broker under ./instance by default;
+DATABASE_URL and BROKER_URL switch to PostgreSQL and Redis.
 """
 
 from __future__ import annotations
@@ -44,13 +45,32 @@ def first_instructor(app: Any) -> None:
         print("  First instructor 'admin' created with the password in TORCHGRADE_ADMIN_PASSWORD", flush=True)
 
 
-def start_worker(app: Any, concurrency: int) -> subprocess.Popen:
-    """The embedded CPU worker: the workers' own command, on this app's database and broker."""
+def worker_command(app: Any, concurrency: int) -> tuple[list[str], dict[str, str]]:
+    """The embedded CPU worker's command and environment: the workers' own, on this app's database."""
     env = dict(os.environ, TORCHGRADE_DATABASE=app.config["DATABASE_URL"],
                TORCHGRADE_BROKER=app.config["BROKER_URL"])
     cmd = [sys.executable, "-m", "workers", "worker", "--queue", "cpu", "-c", str(concurrency),
            "--loglevel", "WARNING"]
-    return subprocess.Popen(cmd, env=env)
+    return cmd, env
+
+
+def start_worker(app: Any, concurrency: int) -> subprocess.Popen:
+    """Start the embedded CPU worker under its supervisor (web/supervisor.py), which restarts it."""
+    cmd, env = worker_command(app, concurrency)
+    # A process group of its own: a Ctrl-C at the terminal reaches serve, which stops it in order.
+    return subprocess.Popen([sys.executable, "-m", "web.supervisor", "--parent", str(os.getpid()), "--",
+                             *cmd], env=env, process_group=0)
+
+
+def stop_worker(supervisor: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """Stop the supervisor, which stops the worker (SIGTERM, a wait, then SIGKILL); kill it if it hangs."""
+    if supervisor.poll() is not None:
+        return
+    supervisor.send_signal(signal.SIGTERM)
+    try:
+        supervisor.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(supervisor.pid, signal.SIGKILL)
 
 
 def serve_http(app: Any, host: str, port: int, workers: int, threads: int) -> None:
@@ -85,16 +105,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     worker = None if args.no_worker else start_worker(app, args.worker_concurrency)
     where = app.config["DATABASE_URL"].split("@")[-1]  # never print a password in the URL
     print(f"torchgrade on http://{args.host}:{args.port}/ (database {where}, "
-          f"{'embedded worker pid ' + str(worker.pid) if worker else 'no embedded worker'})", flush=True)
+          f"{'embedded worker supervised by pid ' + str(worker.pid) if worker else 'no embedded worker'})",
+          flush=True)
+    arbiter = os.getpid()
     try:
         serve_http(app, args.host, args.port, args.workers, args.threads)
     finally:
-        if worker and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        # gunicorn's forked HTTP workers leave through here too (their SystemExit): only the
+        # arbiter, the process that started it, stops the worker.
+        if worker and os.getpid() == arbiter:
+            stop_worker(worker)
     return 0
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g, jsonify, render_template
+from flask import Response, current_app, g, jsonify, render_template
 
-from web import db
+from web import db, filenames
 from web.errors import ServiceError
 from web.models import User
 from web.services import course
@@ -42,3 +42,10 @@ def error_page(exc: ServiceError) -> tuple[str, int]:
 def error_json(exc: ServiceError) -> tuple[Any, int]:
     """A service error as JSON with its status."""
     return jsonify(error=str(exc)), exc.status
+
+
+def attachment(body: bytes | str, name: str, *, mimetype: str = "application/octet-stream") -> Response:
+    """A download the browser saves as name (never renders), named per RFC 6266 for any name."""
+    return Response(body, mimetype=mimetype,
+                    headers={"Content-Disposition": filenames.content_disposition(name),
+                             "Cache-Control": "private, no-store"})

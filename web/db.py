@@ -13,9 +13,29 @@ from workers.db import make_engine
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+CONNECT_TIMEOUT_S = 5
+
+
+def engine_url(url: str) -> str:
+    """The app's database URL with a connect timeout on PostgreSQL (unless the URL sets one).
+
+    Without it, a database host that drops packets holds a request for the kernel's TCP
+    timeout (minutes) before the outage page; with it, the answer is a 503 in seconds.
+    """
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or "connect_timeout" in parsed.query:
+        return url
+    if not parsed.drivername.endswith(("+psycopg2", "+psycopg")) and "+" in parsed.drivername:
+        return url  # another driver: its own option names
+    return parsed.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_S)}).render_as_string(
+        hide_password=False)
+
+
 def init_app(app: Flask) -> None:
     """Make the engine (it connects on first use, not now) and close sessions after requests."""
-    engine = make_engine(app.config["DATABASE_URL"])
+    engine = make_engine(engine_url(app.config["DATABASE_URL"]))
     app.extensions["torchgrade.engine"] = engine
     app.extensions["torchgrade.sessions"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(_close)

@@ -33,6 +33,12 @@ class RateLimited(UploadRejected):
     status = 429
 
 
+class IdempotencyConflict(UploadRejected):
+    """An Idempotency-Key sent again with a different upload."""
+
+    status = 422
+
+
 class BadCredentials(ServiceError):
     """Wrong username or password, or a revoked or unknown token."""
 

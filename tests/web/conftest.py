@@ -9,12 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,7 +18,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
-from web_helpers import ROOT, Factory
+from web_helpers import ROOT, Factory, LiveServer, PrivatePostgres, Service
 
 from web import create_app
 from web.db import upgrade
@@ -106,55 +100,50 @@ def factory(app: Flask) -> Factory:
     return Factory(app)
 
 
-class Service:
-    """`python -m web serve` as a subprocess on its own SQLite, broker and embedded worker."""
-
-    ADMIN_PASSWORD = "admin-" + "p" * 10
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {k: v for k, v in os.environ.items()
-                    if k not in ("DATABASE_URL", "BROKER_URL", "TORCHGRADE_DATABASE", "TORCHGRADE_BROKER")}
-        self.env.update(TORCHGRADE_INSTANCE=str(tmp / "instance"), PYTHONPATH=str(ROOT),
-                        TORCHGRADE_ADMIN_PASSWORD=self.ADMIN_PASSWORD)
-        self.log = open(tmp / "service.log", "w")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "web", "serve", "--port", str(self.port), "--workers", "1",
-             "--threads", "8", "--worker-concurrency", "1"], cwd=tmp, env=self.env, stdout=self.log,
-            stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, (tmp / "service.log").read_text()
-            try:
-                urllib.request.urlopen(self.url + "/login", timeout=2).close()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError("the service did not answer in 60 s:\n" + (tmp / "service.log").read_text())
-
-    def create_user(self, username: str, role: str = "student", password: str = "pw-" + "x" * 8) -> str:
-        """Create a user with the operators' command against the service's own database."""
-        subprocess.run([sys.executable, "-m", "web", "create-user", username, "--role", role,
-                        "--password", password], cwd=self.tmp, env=self.env, check=True, capture_output=True)
-        return password
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()  # gunicorn stops, then `serve` stops its worker
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        self.log.close()
-
-
 @pytest.fixture(scope="session")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """The one-command service, started once for the end-to-end and browser tests."""
     svc = Service(tmp_path_factory.mktemp("service"))
     yield svc
     svc.stop()
+
+
+@pytest.fixture(scope="session")
+def private_pg() -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL, migrated to the newest schema (up at the start of each test using it)."""
+    pg = PrivatePostgres()
+    upgrade(pg.url)
+    yield pg
+    pg.close()
+
+
+@pytest.fixture
+def outage_app(private_pg: PrivatePostgres, broker_url: str) -> Iterator[Flask]:
+    """The app on the private PostgreSQL (started, tables emptied), retrying after 1 s when it is down."""
+    if not private_pg.running():
+        private_pg.start()
+    engine = make_engine(private_pg.url)
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+    engine.dispose()
+    app = create_app({"DATABASE_URL": private_pg.url, "BROKER_URL": broker_url,
+                      "UNAVAILABLE_RETRY_AFTER_S": 1})
+    yield app
+    app.extensions["torchgrade.engine"].dispose()
+    if not private_pg.running():
+        private_pg.start()
+
+
+@pytest.fixture
+def live(outage_app: Flask) -> Iterator[LiveServer]:
+    """outage_app served over real HTTP."""
+    server = LiveServer(outage_app)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def outage_factory(outage_app: Flask) -> Factory:
+    """Test data factory bound to outage_app."""
+    return Factory(outage_app)

@@ -153,3 +153,44 @@ def test_hostile_notebook_and_file_name_stay_inert(service, page, tmp_path):
     page.goto(sub_url.replace("/submissions/", "/instructor/submissions/"))
     shot(page, "09_instructor_hostile_notebook_inert")
 
+
+
+def test_a_unicode_name_downloads_under_it_and_a_missing_gpu_worker_is_told(service, page):
+    """Chromium saves "Übung_03.py" (not "download"); no GPU worker: student and instructor are told."""
+    from workers.db import make_engine
+    from workers.service import beat
+
+    password = service.create_user("browser_gpu_student")
+    login(page, service, "browser_gpu_student", password)
+    page.goto(service.url + "/assignments/09_gpu")
+    page.set_input_files("input[type=file]", files=[{
+        "name": "Übung_03.py", "mimeType": "text/x-python",
+        "buffer": (ROOT / "assignments" / "09_gpu" / "solution.py").read_bytes()}])
+    page.click("button:has-text('Submit')")
+    page.wait_for_url("**/submissions/*")
+    assert page.inner_text("code.filename") == "Übung_03.py"
+    expect(page.locator("#pending")).to_contain_text("No GPU grader is running right now. Your submission is "
+                                                     "saved and will be graded when one starts")
+    shot(page, "10_student_no_gpu_worker_notice")
+    with page.expect_download() as download:
+        page.click("#download")
+    assert download.value.suggested_filename == "Übung_03.py"
+
+    engine = make_engine(f"sqlite:///{service.tmp / 'instance' / 'torchgrade.sqlite'}")
+    try:  # a GPU worker's heartbeat arrives: the open page changes its message by itself
+        beat(engine, hostname="gpu@browser-test", queues="gpu", pid=1, concurrency=1, gpus=1)
+        page.evaluate("window.__sameDocument = 1")
+        expect(page.locator("#pending")).to_have_text("Waiting for a grader… this page updates by itself.",
+                                                      timeout=20_000)
+        assert page.evaluate("window.__sameDocument") == 1
+    finally:
+        beat(engine, hostname="gpu@browser-test", queues="gpu", pid=1, concurrency=1, gpus=1, stopped=True)
+        engine.dispose()
+
+    login(page, service, "admin", service.ADMIN_PASSWORD)
+    page.goto(service.url + "/instructor/")
+    banner = page.locator("p.banner")
+    expect(banner).to_contain_text("No worker is taking the gpu queue:")
+    expect(banner).to_contain_text("Start a GPU worker: grader worker --queue gpu")
+    expect(page.locator("#workers")).to_contain_text("gpu@browser-test")
+    shot(page, "11_instructor_unserved_gpu_queue")

@@ -22,6 +22,7 @@ MATRIX = [
     ("GET", "/submissions/{a_sub}", LOGIN, 200, 404, 200),
     ("GET", "/submissions/{a_sub}/feedback", LOGIN, 200, 404, 200),
     ("GET", "/submissions/{a_sub}/status.json", LOGIN, 200, 404, 200),
+    ("GET", "/submissions/{a_sub}/download", LOGIN, 200, 404, 200),
     ("GET", "/account/tokens", LOGIN, 200, 200, 200),
     ("POST", "/account/tokens/{a_token}/revoke", LOGIN, 302, 404, 404),
     ("GET", "/instructor/", LOGIN, 403, 403, 200),

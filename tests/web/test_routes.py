@@ -85,7 +85,7 @@ def test_status_json_and_feedback_withhold_hidden_tests(client, factory):
     factory.login(client, "ann")
     status = client.get(f"/submissions/{sub_id}/status.json").get_json()
     assert status == {"id": sub_id, "state": "graded", "done": True, "score": 7.0, "max_score": 10.0,
-                      "reason": None}
+                      "reason": None, "notice": None}
     for path in (f"/submissions/{sub_id}", f"/submissions/{sub_id}/feedback"):
         page = client.get(path).get_data(as_text=True)
         assert "forward" in page and "7.00" in page
@@ -302,4 +302,4 @@ def test_student_index_shows_the_penalised_score_and_instructor_sees_workers(app
         beat(db.engine(), hostname="cpu@node1", queues="cpu", pid=1, concurrency=2, gpus=0)
     factory.login(client, "prof")
     workers = client.get("/instructor/").get_data(as_text=True).split('id="workers"', 1)[1]
-    assert "cpu@node1" in workers and "<td>yes</td>" in workers
+    assert "cpu@node1" in workers and '<td class="status alive"' in workers

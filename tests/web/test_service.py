@@ -10,6 +10,7 @@ import urllib.request
 import pytest
 from web_helpers import ROOT, SLUG, Http
 
+from grader.submit import Retry
 from grader.submit import main as submit
 
 pytestmark = pytest.mark.slow
@@ -60,4 +61,8 @@ def test_grader_submit_reports_a_rejected_file(service, tmp_path, capsys):
     assert submit(file=bad, assignment=SLUG, url=service.url, token=token) == 1
     assert "submit a .py module or a .ipynb notebook" in capsys.readouterr().err
     assert submit(file=bad, assignment=SLUG, url=service.url, token="tg_wrong") == 1
-    assert submit(file=bad, assignment=SLUG, url="http://127.0.0.1:9", token=token) == 2
+    # Nobody listens on port 9: connection refused, retried (briefly here), then exit status 2.
+    assert submit(file=bad, assignment=SLUG, url="http://127.0.0.1:9", token=token,
+                  retry=Retry(tries=2, base_s=0.1)) == 2
+    err = capsys.readouterr().err
+    assert "retrying in" in err and "gave up after 2 tries" in err and "was not submitted" in err

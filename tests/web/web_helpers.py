@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -108,3 +118,120 @@ class Http:
     def new_token(self) -> str:
         page = self.post("/account/tokens", {"name": "cli"})
         return re.search(r'id="new-token">([^<]+)<', page).group(1)
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None)
+    if not found:
+        pytest.fail(f"{name} is needed to start a private PostgreSQL: apt-get install -y postgresql")
+    return str(found)
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of this test session alone, so a test may stop it (the shared one must stay up).
+
+    Stopped with `pg_ctl -m immediate`: the server goes away as in a crash or a network cut, with the
+    app's pooled connections left open. Started again, it keeps its data. As root, it runs as the
+    `postgres` user (initdb refuses root), in a folder under /tmp that user can reach.
+    """
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.dir = Path(tempfile.mkdtemp(prefix="tg-private-pg-"))
+        self.data = self.dir / "data"
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
+        self.prefix: list[str] = []
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres")
+            self.prefix = ["runuser", "-u", "postgres", "--"]
+        self._run(_pg_bin("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync",
+                  "-E", "UTF8")
+        self.start()
+
+    def _run(self, *cmd: str) -> None:
+        subprocess.run([*self.prefix, *cmd], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w",
+                  "start")
+
+    def stop(self) -> None:
+        """Stop it at once, as a crash would (open connections are cut)."""
+        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def running(self) -> bool:
+        """Whether the server is up."""
+        return (self.data / "postmaster.pid").exists()
+
+    def close(self) -> None:
+        if self.running():
+            self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class LiveServer:
+    """The app behind a real HTTP server (werkzeug's, threaded) on a free port, in this process."""
+
+    def __init__(self, app: Flask) -> None:
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+class Service:
+    """`python -m web serve` as a subprocess on its own SQLite, broker and embedded worker."""
+
+    ADMIN_PASSWORD = "admin-" + "p" * 10
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {k: v for k, v in os.environ.items()
+                    if k not in ("DATABASE_URL", "BROKER_URL", "TORCHGRADE_DATABASE", "TORCHGRADE_BROKER")}
+        self.env.update(TORCHGRADE_INSTANCE=str(tmp / "instance"), PYTHONPATH=str(ROOT),
+                        TORCHGRADE_ADMIN_PASSWORD=self.ADMIN_PASSWORD)
+        self.log = open(tmp / "service.log", "w")  # noqa: SIM115 (closed in stop)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "web", "serve", "--port", str(self.port), "--workers", "1",
+             "--threads", "8", "--worker-concurrency", "1"], cwd=tmp, env=self.env, stdout=self.log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, (tmp / "service.log").read_text()
+            try:
+                urllib.request.urlopen(self.url + "/login", timeout=2).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError("the service did not answer in 60 s:\n" + (tmp / "service.log").read_text())
+
+    def create_user(self, username: str, role: str = "student", password: str = "pw-" + "x" * 8) -> str:
+        """Create a user with the operators' command against the service's own database."""
+        subprocess.run([sys.executable, "-m", "web", "create-user", username, "--role", role,
+                        "--password", password], cwd=self.tmp, env=self.env, check=True, capture_output=True)
+        return password
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # gunicorn stops, then `serve` stops its worker
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.log.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from flask import Blueprint, Flask, Response, flash, redirect, render_template, url_for
+from flask import Blueprint, Flask, flash, g, redirect, render_template, url_for
 from sqlalchemy import select
 
 from grader.results import GradeResult
@@ -14,7 +14,7 @@ from web.errors import NotFound, ServiceError
 from web.forms import ButtonForm, ExtensionForm, RosterForm, SettingsForm
 from web.models import User
 from web.security import INSTRUCTOR_ONLY, access
-from web.services import course, gradebook, grading, stats, submissions, users
+from web.services import course, gradebook, grading, health, stats, submissions, users
 
 bp = Blueprint("instructor", __name__, url_prefix="/instructor")
 
@@ -22,16 +22,30 @@ def init_app(app: Flask) -> None:
     """Register the blueprint."""
     app.register_blueprint(bp)
 
+
+def _health() -> health.Health:
+    """This request's view of workers and queues (read once however many templates ask)."""
+    if "health" not in g:
+        g.health = health.overview(db.session())
+    return g.health
+
+
+@bp.context_processor
+def _service_warnings() -> dict[str, Any]:
+    # On every instructor page, so a queue nobody serves is seen wherever the instructor is.
+    user = g.get("user")
+    if user is None or not user.is_instructor:  # also the outage page: it sets no user
+        return {}
+    return {"service_warnings": _health().warnings}
+
 @bp.route("/")
 @access(INSTRUCTOR_ONLY)
 def gradebook_page() -> Any:
     """Students x assignments, under each assignment's score and late policy."""
     book = gradebook.build(db.session(), common.assignments(), users.students(db.session()))
     _, problems = course.discover(common.course_kwargs()["root"])
-    from workers.service import worker_health
-
     return render_template("instructor/gradebook.html", book=book, problems=problems,
-                           workers=worker_health(db.session()))
+                           health=_health(), age=health.age)
 
 gradebook_endpoint = "instructor.gradebook_page"
 
@@ -40,8 +54,7 @@ gradebook_endpoint = "instructor.gradebook_page"
 def gradebook_csv() -> Any:
     """The gradebook as a CSV download."""
     book = gradebook.build(db.session(), common.assignments(), users.students(db.session()))
-    return Response(gradebook.to_csv(book), mimetype="text/csv",
-                    headers={"Content-Disposition": "attachment; filename=gradebook.csv"})
+    return common.attachment(gradebook.to_csv(book), "gradebook.csv", mimetype="text/csv")
 
 @bp.route("/assignments/<slug>")
 @access(INSTRUCTOR_ONLY)
@@ -103,9 +116,8 @@ def submission(submission_id: int) -> Any:
 def download(submission_id: int) -> Any:
     """The submitted file, as an attachment (never rendered by the browser)."""
     sub = submissions.get_submission(db.session(), submission_id, common.user())
-    safe = "".join(c for c in sub.filename if c.isalnum() or c in "._-") or "submission"
-    return Response(sub.content, mimetype="application/octet-stream",
-                    headers={"Content-Disposition": f'attachment; filename="{sub.id}-{safe}"'})
+    # The id first: an instructor collects many files of the same name.
+    return common.attachment(sub.content, f"{sub.id}-{sub.filename}")
 
 @bp.route("/submissions/<int:submission_id>/regrade", methods=["POST"])
 @access(INSTRUCTOR_ONLY)

@@ -2,33 +2,41 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import PurePath
 from typing import Any
 
 import nbformat
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
 from grader.errors import InvalidSubmission
 from grader.results import GradeResult
 from grader.submission import NOTEBOOK, read_submission
-from web.errors import NotFound, RateLimited, ServiceError, UploadRejected
-from web.models import User
+from web import filenames, outage
+from web.errors import IdempotencyConflict, NotFound, RateLimited, ServiceError, UploadRejected
+from web.models import IdempotencyKey, User
 from web.services.course import CourseAssignment, check_accepts, due_for
 from workers.db import as_utc
 from workers.models import FINAL_STATES, Submission, utcnow
 from workers.service import create_submission
 
 Enqueue = Callable[[int], object]
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
+log = logging.getLogger(__name__)
 
 
 def clean_filename(name: str) -> str:
-    """The last path component only, at most 200 characters (shown escaped, never trusted)."""
-    base = PurePath(name.replace("\\", "/")).name.strip()
-    return (base or "submission")[-200:]
+    """The student's name for the file (web.filenames); UploadRejected when it cannot be kept."""
+    try:
+        return filenames.clean_filename(name)
+    except filenames.BadFileName as exc:
+        raise UploadRejected(str(exc)) from exc
 
 
 def validate_upload(filename: str, data: bytes, max_bytes: int) -> None:
@@ -54,8 +62,13 @@ def recent_count(session: Session, user: User, slug: str, now: datetime) -> int:
 
 
 def submit(session: Session, *, user: User, course: CourseAssignment, filename: str, data: bytes,
-           max_bytes: int, enqueue: Enqueue, now: datetime | None = None) -> Submission:
-    """Store a checked submission, commit, then enqueue it; UploadRejected leaves nothing stored."""
+           max_bytes: int, enqueue: Enqueue, now: datetime | None = None,
+           idempotency_key: tuple[str, str] | None = None) -> Submission:
+    """Store a checked submission, commit, then enqueue it; UploadRejected leaves nothing stored.
+
+    idempotency_key, (key, request hash), is stored in the same transaction: a concurrent
+    upload with the same key fails the commit with IntegrityError and stores nothing.
+    """
     now = now or utcnow()
     filename = clean_filename(filename)
     validate_upload(filename, data, max_bytes)
@@ -71,12 +84,63 @@ def submit(session: Session, *, user: User, course: CourseAssignment, filename: 
     try:
         sub = create_submission(session, assignment=a.slug, filename=filename, content=data,
                                 owner=str(user.id))
+        if idempotency_key:
+            session.add(IdempotencyKey(user_id=user.id, key=idempotency_key[0],
+                                       request_hash=idempotency_key[1], submission_id=sub.id))
         session.commit()  # the database first: it is the source of truth
     except Exception:
         session.rollback()
         raise
-    enqueue(sub.id)  # the broker second; when it is away the workers' sweeper sends it later
+    try:
+        enqueue(sub.id)  # the broker second; when it is away the workers' sweeper sends it later
+    except Exception as exc:
+        if not outage.is_database_down(exc):
+            raise
+        # Committed already: a 503 now would make the client send it again. The sweeper sends it.
+        log.warning("submission %s stored, but the database went away before it was enqueued: %s",
+                    sub.id, exc)
     return sub
+
+
+def request_hash(slug: str, filename: str, data: bytes) -> str:
+    """SHA-256 of what an upload sends, to tell a retry from a different upload under the same key."""
+    h = hashlib.sha256()
+    for part in (slug.encode(), clean_filename(filename).encode(), data):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def by_idempotency_key(session: Session, user: User, key: str, digest: str) -> Submission | None:
+    """The submission an earlier upload with this key made, or None; IdempotencyConflict if it differs."""
+    row = session.scalar(select(IdempotencyKey).where(IdempotencyKey.user_id == user.id,
+                                                      IdempotencyKey.key == key))
+    if row is None:
+        return None
+    if row.request_hash != digest:
+        raise IdempotencyConflict(f"this Idempotency-Key was already used for a different upload "
+                                  f"(submission {row.submission_id}); send a new key with a new upload")
+    return session.get(Submission, row.submission_id)
+
+
+def submit_once(session: Session, *, key: str, user: User, course: CourseAssignment, filename: str,
+                data: bytes, **kwargs: Any) -> tuple[Submission, bool]:
+    """submit() at most once per (user, key): a repeat returns the first submission and True."""
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise UploadRejected("the Idempotency-Key header must be 8 to 64 letters, digits or -_.:; "
+                             "send a fresh random one (a UUID) with each new upload")
+    digest = request_hash(course.assignment.slug, filename, data)
+    earlier = by_idempotency_key(session, user, key, digest)
+    if earlier is not None:
+        return earlier, True
+    try:
+        return submit(session, user=user, course=course, filename=filename, data=data,
+                      idempotency_key=(key, digest), **kwargs), False
+    except IntegrityError:  # a concurrent try with the same key committed first
+        earlier = by_idempotency_key(session, user, key, digest)
+        if earlier is None:
+            raise
+        return earlier, True
 
 
 def get_submission(session: Session, submission_id: int, user: User) -> Submission:
@@ -102,11 +166,11 @@ def submissions_for_assignment(session: Session, slug: str) -> list[Submission]:
     return list(session.scalars(q.where(Submission.assignment == slug).order_by(Submission.id.desc())))
 
 
-def status(sub: Submission) -> dict[str, Any]:
-    """The JSON the status poll shows: state, and the score once graded."""
+def status(sub: Submission, notice: str | None = None) -> dict[str, Any]:
+    """The JSON the status poll shows: state, the score once graded, and a notice while it cannot be."""
     return {"id": sub.id, "state": sub.state, "done": sub.state in FINAL_STATES,
             "score": sub.score, "max_score": sub.max_score,
-            "reason": sub.reason if sub.state == "failed" else None}
+            "reason": sub.reason if sub.state == "failed" else None, "notice": notice}
 
 
 def student_feedback(sub: Submission, due: datetime | None,

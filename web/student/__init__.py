@@ -10,7 +10,7 @@ from web import common, db, queue
 from web.errors import NotFound, UploadRejected
 from web.forms import ButtonForm, TokenForm, UploadForm
 from web.security import ANY_USER, access
-from web.services import course, gradebook, grading, submissions, tokens
+from web.services import course, gradebook, grading, health, submissions, tokens
 from workers.db import as_utc
 
 bp = Blueprint("student", __name__)
@@ -78,6 +78,7 @@ def _feedback(sub: Any) -> dict[str, Any]:
     owner = int(sub.owner) if sub.owner and sub.owner.isdigit() else -1
     due = course.due_for(db.session(), owner, ca.assignment)
     return dict(sub=sub, ca=ca, due=due, feedback=submissions.student_feedback(sub, due),
+                notice=health.waiting_notice(db.session(), sub),
                 days_late=course.days_late(as_utc(sub.created_at), due),
                 factor=course.late_factor(ca.assignment, course.days_late(as_utc(sub.created_at), due)))
 
@@ -87,6 +88,14 @@ def _feedback(sub: Any) -> dict[str, Any]:
 def submission(submission_id: int) -> Any:
     """One submission: its state (updated live by static/status.js) and its feedback."""
     return render_template("student/submission.html", **_feedback(_owned(submission_id)))
+
+
+@bp.route("/submissions/<int:submission_id>/download")
+@access(ANY_USER)
+def download(submission_id: int) -> Any:
+    """The student's own file back, under the name they gave it."""
+    sub = submissions.get_submission(db.session(), submission_id, common.user())
+    return common.attachment(sub.content, sub.filename)
 
 
 @bp.route("/submissions/<int:submission_id>/feedback")
@@ -101,7 +110,8 @@ def feedback(submission_id: int) -> Any:
 def status(submission_id: int) -> Any:
     """The submission's state as JSON, for the page's poll."""
     try:
-        return jsonify(submissions.status(_owned(submission_id)))
+        sub = _owned(submission_id)
+        return jsonify(submissions.status(sub, health.waiting_notice(db.session(), sub)))
     except NotFound as exc:
         return common.error_json(exc)
 
