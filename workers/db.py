@@ -41,7 +41,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 5})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+    # A host that drops packets must read as an outage within seconds, not minutes.
+    args = {"connect_timeout": 10} if url.startswith("postgresql+psycopg2") else {}
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4, connect_args=args)
 
 
 def get_engine(url: str) -> Engine:

@@ -303,3 +303,39 @@ def test_student_index_shows_the_penalised_score_and_instructor_sees_workers(app
     factory.login(client, "prof")
     workers = client.get("/instructor/").get_data(as_text=True).split('id="workers"', 1)[1]
     assert "cpu@node1" in workers and '<td class="status alive"' in workers
+
+
+def _token(client, factory, username: str) -> dict[str, str]:
+    factory.login(client, username)
+    page = client.post("/account/tokens", data={"csrf_token": csrf_of(client, "/account/tokens"),
+                                                "name": "cli"}).get_data(as_text=True)
+    token = re.search(r'id="new-token">([^<]+)<', page).group(1)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_failed_gradings_reason_is_for_staff_only(app, client, factory):
+    """Issue 11 #9: a failure's reason can name the course's files (a broken manifest's
+    path, an internal error's text): the student reads that the course's side failed."""
+    ann = factory.user("ann")
+    factory.user("prof", "instructor")
+    sub_id = factory.graded(ann, score=0.0)
+    reason = ("the assignment 'a' cannot be loaded: /srv/course/assignments/a/assignment.toml: "
+              "Expected '=' after a key")
+    with app.app_context():
+        s = db.session()
+        row = s.get(Submission, sub_id)
+        row.state, row.reason, row.result, row.score = "failed", reason, None, None
+        s.commit()
+    student_api = _token(client, factory, "ann")
+    seen = [client.get(f"/submissions/{sub_id}").get_data(as_text=True),
+            client.get(f"/submissions/{sub_id}/feedback").get_data(as_text=True),
+            str(client.get(f"/submissions/{sub_id}/status.json").get_json()),
+            str(app.test_client().get(f"/api/v1/submissions/{sub_id}", headers=student_api).get_json())]
+    for text in seen:
+        assert "/srv/course" not in text and "assignment.toml" not in text, text[-2000:]
+        assert "course&#39;s side" in text or "course's side" in text, text[-2000:]
+    client.get("/logout")
+    staff_api = _token(client, factory, "prof")
+    assert app.test_client().get(f"/api/v1/submissions/{sub_id}",
+                                 headers=staff_api).get_json()["reason"] == reason
+    assert "assignment.toml" in client.get(f"/instructor/submissions/{sub_id}").get_data(as_text=True)

@@ -76,7 +76,7 @@ def create() -> Any:
         sub, replayed = submissions.submit(db.session(), **args), False
     else:
         sub, replayed = submissions.submit_once(db.session(), key=key.strip(), **args)
-    body = submissions.status(sub, _notice_after_commit(sub))
+    body = submissions.status(sub, _notice_after_commit(sub), staff=common.user().is_instructor)
     body["replayed"] = replayed
     body["url"] = url_for("api.show", submission_id=sub.id, _external=True)
     body["page"] = url_for("student.submission", submission_id=sub.id, _external=True)
@@ -98,7 +98,8 @@ def show(submission_id: int) -> Any:
     """A submission's state and, once graded, the feedback the student may see."""
     sub = submissions.get_submission(db.session(), submission_id, common.user())
     grading.record_grading(db.session(), sub)
-    body = submissions.status(sub, health.waiting_notice(db.session(), sub))
+    body = submissions.status(sub, health.waiting_notice(db.session(), sub),
+                              staff=common.user().is_instructor)
     owner = int(sub.owner) if sub.owner and sub.owner.isdigit() else -1
     due = course.due_for(db.session(), owner, common.assignment(sub.assignment).assignment)
     body["feedback"] = submissions.student_feedback(sub, due)

@@ -166,11 +166,18 @@ def submissions_for_assignment(session: Session, slug: str) -> list[Submission]:
     return list(session.scalars(q.where(Submission.assignment == slug).order_by(Submission.id.desc())))
 
 
-def status(sub: Submission, notice: str | None = None) -> dict[str, Any]:
-    """The JSON the status poll shows: state, the score once graded, and a notice while it cannot be."""
+# What a student reads of a failed grading. The reason itself is for staff: it can name
+# the course's files (a manifest's path, an internal error's text) and is theirs to act on.
+STUDENT_FAILED = ("a problem on the course's side, not in your code, stopped the grading; "
+                  "the course staff can see what it was")
+
+
+def status(sub: Submission, notice: str | None = None, *, staff: bool = False) -> dict[str, Any]:
+    """The JSON the status poll shows: state, the score once graded, and a notice while it cannot
+    be; a failure's reason only for staff (students read STUDENT_FAILED)."""
+    reason = (sub.reason if staff else STUDENT_FAILED) if sub.state == "failed" else None
     return {"id": sub.id, "state": sub.state, "done": sub.state in FINAL_STATES,
-            "score": sub.score, "max_score": sub.max_score,
-            "reason": sub.reason if sub.state == "failed" else None, "notice": notice}
+            "score": sub.score, "max_score": sub.max_score, "reason": reason, "notice": notice}
 
 
 def student_feedback(sub: Submission, due: datetime | None,
