@@ -8,9 +8,10 @@ for 252 submissions). So before resending, the sweeper looks at what waits:
 - Redis: the queue's lists, one per priority step (kombu's `queue`, `queue\\x06\\x163`...);
 - kombu's SQLAlchemy transport: the visible rows of `kombu_message`.
 
-A message delivered to a worker and not acked is not counted as waiting: the submission's
-state says whether a worker took it (running), and a queued one whose message a worker
-holds without claiming it is a message that worker will not grade soon.
+A message a worker took and has not acked counts (on Redis) for the queued grace after its
+delivery: the worker may hold it behind the grading it is doing, or while it waits out a
+database outage. Held unclaimed for longer, its worker is taken for dead (Redis would
+give it back only after the visibility timeout, an hour) and it is resent.
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ REDIS_SEP = "\x06\x16"
 REDIS_PRIORITY_STEPS = (0, 3, 6, 9)
 
 
-def submission_of(payload: bytes | str) -> int | None:
+def submission_of(payload: bytes | str | dict) -> int | None:
     """The submission id a kombu message (JSON envelope) asks to grade, or None."""
     try:
-        message = json.loads(payload)
+        message = payload if isinstance(payload, dict) else json.loads(payload)
         if message.get("headers", {}).get("task") != TASK_NAME:
             return None
         body = message["body"]
@@ -41,7 +42,17 @@ def submission_of(payload: bytes | str) -> int | None:
         return None
 
 
-def _redis_waiting(url: str, queues: tuple[str, ...]) -> set[int]:
+def _held(entry: bytes | None) -> int | None:
+    """The submission of one entry of kombu's `unacked` hash ([message, exchange, key])."""
+    try:
+        return submission_of(json.loads(entry)[0]) if entry else None
+    except (ValueError, IndexError, TypeError):
+        return None
+
+
+def _redis_waiting(url: str, queues: tuple[str, ...], held_within_s: float) -> set[int]:
+    import time
+
     import redis
 
     client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
@@ -54,6 +65,11 @@ def _redis_waiting(url: str, queues: tuple[str, ...]) -> set[int]:
                 pipe.lrange(key, 0, -1)
             for items in pipe.execute():
                 found.update(i for i in map(submission_of, items) if i is not None)
+        # Delivered lately and not acked: a worker holds it (reserved behind its grading, or
+        # waiting out an outage). Held for longer, it is taken for lost with its worker.
+        tags = client.zrangebyscore("unacked_index", time.time() - held_within_s, "+inf")
+        if tags:
+            found.update(i for i in map(_held, client.hmget("unacked", tags)) if i is not None)
         return found
     finally:
         client.close()
@@ -76,12 +92,14 @@ def _sqlalchemy_waiting(url: str, queues: tuple[str, ...]) -> set[int]:
         engine.dispose()
 
 
-def waiting_submissions(broker_url: str, queues: tuple[str, ...]) -> set[int] | None:
-    """Ids with a grading message waiting in these queues; None where it cannot be known
-    (another transport, or the broker did not answer: the caller then resends as before)."""
+def waiting_submissions(broker_url: str, queues: tuple[str, ...],
+                        held_within_s: float = 0.0) -> set[int] | None:
+    """Ids with a grading message waiting in these queues (on Redis also one a worker took
+    less than held_within_s ago and has not acked); None where it cannot be known (another
+    transport, or the broker did not answer: the caller then resends as before)."""
     try:
         if broker_url.startswith(("redis://", "rediss://", "redis+socket://")):
-            return _redis_waiting(broker_url, queues)
+            return _redis_waiting(broker_url, queues, held_within_s)
         if broker_url.startswith("sqla+"):
             return _sqlalchemy_waiting(broker_url, queues)
     except Exception as exc:  # the broker is away: sending would fail too

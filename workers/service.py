@@ -227,7 +227,7 @@ def _resend_lost(engine: Engine, app: Any, settings: Settings, now: datetime,
     if not candidates:
         return
     broker_url = (app.conf.broker_url if app is not None else None) or settings.broker_url
-    waiting = waiting_submissions(broker_url, QUEUES)
+    waiting = waiting_submissions(broker_url, QUEUES, held_within_s=settings.queued_grace_s)
     if waiting is not None:
         report.still_waiting = sum(1 for i in candidates if i in waiting)
         candidates = [i for i in candidates if i not in waiting]
