@@ -19,12 +19,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from typing import Any
+
+from kombu.transport.redis import PRIORITY_STEPS as REDIS_PRIORITY_STEPS
+from kombu.transport.redis import Channel as _RedisChannel
+
+from workers.config import TASK_NAME
 
 log = logging.getLogger(__name__)
-TASK_NAME = "workers.grade"
-REDIS_SEP = "\x06\x16"
-REDIS_PRIORITY_STEPS = (0, 3, 6, 9)
+REDIS_SEP = _RedisChannel.sep  # kombu's key for a queue's priority step: queue + sep + step
 
 
 def submission_of(payload: bytes | str | dict) -> int | None:
@@ -105,9 +107,3 @@ def waiting_submissions(broker_url: str, queues: tuple[str, ...],
     except Exception as exc:  # the broker is away: sending would fail too
         log.warning("could not read the broker's queues (%s: %s)", type(exc).__name__, exc)
     return None
-
-
-def describe(value: Any) -> str:
-    """A short text for a set of ids in a log line."""
-    ids = sorted(value)
-    return f"{len(ids)} ({', '.join(map(str, ids[:10]))}{', ...' if len(ids) > 10 else ''})"

@@ -17,10 +17,9 @@ from typing import Any
 from celery import Celery, signals
 from kombu import Queue
 
-from workers.config import Settings
+from workers.config import QUEUES, Settings
 
 log = logging.getLogger(__name__)
-QUEUES = ("cpu", "gpu")
 
 
 def _visibility_timeout(settings: Settings) -> float:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 INSTANCE = Path(os.environ.get("TORCHGRADE_INSTANCE", Path.cwd() / "instance"))
+QUEUES = ("cpu", "gpu")  # the Celery queues: an assignment's device
+TASK_NAME = "workers.grade"  # the grading task's name, in every message
 
 
 def _float(name: str, default: float) -> float:

@@ -54,6 +54,12 @@ def get_engine(url: str) -> Engine:
     return _engines[key]
 
 
+def engine_of(bind: Session | Engine) -> Engine:
+    """The Engine behind a session, a connection or an engine."""
+    engine = bind.get_bind() if isinstance(bind, Session) else bind
+    return engine.engine if hasattr(engine, "engine") else engine  # a Connection gives its Engine
+
+
 def session_for(engine: Engine) -> Session:
     """A session that keeps loaded values after commit."""
     return sessionmaker(engine, expire_on_commit=False)()

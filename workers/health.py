@@ -16,20 +16,15 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from workers.db import as_utc
+from workers.config import QUEUES
+from workers.db import as_utc, engine_of
 from workers.models import QUEUED, RUNNING, Submission, WorkerHeartbeat, utcnow
 
 STALE_AFTER_S = 30.0  # a heartbeat older than this: the node is taken for dead
 FORGET_AFTER_S = 3600.0  # a stopped or dead node is still listed this long
 PRUNE_AFTER_S = 86400.0  # and its row deleted after this
-QUEUES = ("cpu", "gpu")
 S = Submission.__table__
 H = WorkerHeartbeat.__table__
-
-
-def _engine(bind: Session | Engine) -> Engine:
-    engine = bind.get_bind() if isinstance(bind, Session) else bind
-    return engine.engine if hasattr(engine, "engine") else engine
 
 
 @dataclass(frozen=True)
@@ -71,7 +66,7 @@ class QueueInfo:
 def worker_health(bind: Session | Engine, *, stale_after_s: float = STALE_AFTER_S,
                   forget_after_s: float = FORGET_AFTER_S) -> list[WorkerInfo]:
     """Every worker seen lately, whether it is alive, and what it is grading."""
-    engine = _engine(bind)
+    engine = engine_of(bind)
     now = utcnow()
     with engine.connect() as conn:
         beats = conn.execute(select(H).where(H.c.last_seen_at >= now - timedelta(seconds=forget_after_s))
@@ -92,7 +87,7 @@ def worker_health(bind: Session | Engine, *, stale_after_s: float = STALE_AFTER_
 
 def queue_health(bind: Session | Engine, *, stale_after_s: float = STALE_AFTER_S) -> list[QueueInfo]:
     """Each queue that has a consumer or waiting work (cpu always), with both counts."""
-    engine = _engine(bind)
+    engine = engine_of(bind)
     now = utcnow()
     consumers: dict[str, int] = {}
     for w in worker_health(engine, stale_after_s=stale_after_s):
@@ -112,9 +107,14 @@ def queue_health(bind: Session | Engine, *, stale_after_s: float = STALE_AFTER_S
     return out
 
 
-def has_consumer(bind: Session | Engine, queue: str) -> bool:
-    """Whether a live worker consumes `queue` now (a student's page says so when none does)."""
-    return any(q.consumers for q in queue_health(bind) if q.queue == queue)
+def has_consumer(bind: Session | Engine, queue: str, *, stale_after_s: float = STALE_AFTER_S) -> bool:
+    """Whether a live worker consumes `queue` now (a student's page says so when none does;
+    one query, as the page polls it)."""
+    since = utcnow() - timedelta(seconds=stale_after_s)
+    with engine_of(bind).connect() as conn:
+        consumed = conn.execute(select(H.c.queues).where(H.c.stopped_at.is_(None),
+                                                         H.c.last_seen_at >= since)).scalars()
+        return any(queue in (q.strip() for q in queues.split(",")) for queues in consumed)
 
 
 def prune_gone_workers(engine: Engine, *, older_than_s: float = PRUNE_AFTER_S) -> int:

@@ -25,22 +25,16 @@ from grader.assignment import Assignment, find
 from grader.errors import InvalidAssignment
 from grader.sandbox.clock import backstop_s
 from workers import leases
-from workers.config import Settings
-from workers.health import worker_health  # noqa: F401  (web/ and the CLI read it here too)
+from workers.config import QUEUES, TASK_NAME, Settings
+from workers.db import engine_of
 from workers.models import FAILED, QUEUED, RUNNING, Submission, WorkerHeartbeat, utcnow
 
 log = logging.getLogger(__name__)
-TASK_NAME = "workers.grade"
 S = Submission.__table__
 
 
 class SubmissionNotFound(LookupError):
     """No committed submission has this id (enqueue only after the commit)."""
-
-
-def _engine(bind: Session | Engine) -> Engine:
-    engine = bind.get_bind() if isinstance(bind, Session) else bind
-    return engine.engine if hasattr(engine, "engine") else engine  # a Connection gives its Engine
 
 
 def queue_for(assignment: Assignment) -> str:
@@ -127,7 +121,7 @@ def enqueue_submission(bind: Session | Engine, submission_id: int, *, app: Any =
     """
     from workers.celery_app import get_app
 
-    engine = _engine(bind)
+    engine = engine_of(bind)
     settings = settings or Settings.from_env()
     with engine.connect() as conn:  # a fresh connection sees only committed rows
         row = conn.execute(select(S.c.assignment, S.c.state).where(S.c.id == submission_id)).first()
@@ -157,7 +151,7 @@ def enqueue_submission(bind: Session | Engine, submission_id: int, *, app: Any =
 
 def requeue(bind: Session | Engine, submission_id: int, *, app: Any = None) -> bool:
     """Put a failed or graded submission back in the queue (a regrade keeps its seed)."""
-    engine = _engine(bind)
+    engine = engine_of(bind)
     with engine.begin() as conn:
         done = conn.execute(update(S).where(S.c.id == submission_id, S.c.state.not_in((QUEUED, RUNNING)))
                             .values(state=QUEUED, attempts=0, reason=None, enqueued_at=None,
@@ -220,7 +214,6 @@ def _resend_lost(engine: Engine, app: Any, settings: Settings, now: datetime,
                  report: SweepReport) -> None:
     """Resend queued work past the grace whose message is not in the broker (lost)."""
     from workers.broker_view import waiting_submissions
-    from workers.health import QUEUES
 
     candidates = leases.waiting_too_long(engine, now - timedelta(seconds=settings.queued_grace_s))
     candidates = [i for i in candidates if i not in report.requeued]

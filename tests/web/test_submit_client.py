@@ -27,6 +27,7 @@ from web_helpers import ROOT, SLUG, SOLUTION, LiveServer
 
 from grader.submit import Retry, _retry_after
 from grader.submit import main as submit
+from tests.tcp import pump
 from web import db
 from web.services.tokens import create_token
 from workers.models import Submission
@@ -112,28 +113,14 @@ class CuttingProxy:
                 return
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
     def _serve(self, client: socket.socket) -> None:
         upstream = socket.create_connection(self.target)
         if self.cut < self.cuts:
             self.cut += 1
             self._cut(client, upstream)
             return
-        threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
-        self._pipe(upstream, client)
+        threading.Thread(target=pump, args=(client, upstream), daemon=True).start()
+        pump(upstream, client)
 
     @staticmethod
     def _cut(client: socket.socket, upstream: socket.socket) -> None:

@@ -301,6 +301,10 @@ class TcpCut:
         self.mend()
 
     def _serve(self, listener: socket.socket) -> None:
+        # Imported here: this conftest is also read by the engine's own pytest session
+        # (the fixture assignments below it), where the checkout is not importable.
+        from tests.tcp import pump
+
         while True:
             try:
                 client, _ = listener.accept()
@@ -315,20 +319,7 @@ class TcpCut:
             with self._lock:
                 self._conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
-                self._threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+                self._threading.Thread(target=pump, args=(a, b), daemon=True).start()
 
     def cut(self) -> None:
         """Refuse new connections and reset the open ones."""

@@ -19,8 +19,8 @@ from tests.workers.conftest import (
     submit,
     wait_until,
 )
+from workers.health import worker_health
 from workers.models import SubmissionEvent
-from workers.service import worker_health
 
 
 def _db(pg_url):
