@@ -11,7 +11,7 @@ from flask import Flask
 
 def create_app(test_config: dict[str, Any] | None = None, *, config: str | None = None) -> Flask:
     """The Flask app: configuration, database (and its outages), CSRF, headers and the four blueprints."""
-    from web import api, auth, db, instructor, outage, security, student
+    from web import api, auth, db, error_pages, instructor, outage, security, student
     from web.config import CONFIGS
 
     app = Flask(__name__, instance_path=os.environ.get("TORCHGRADE_INSTANCE", str(Path.cwd() / "instance")))
@@ -24,6 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, config: str | None 
     db.init_app(app)
     outage.init_app(app)
     security.init_app(app)
+    error_pages.init_app(app)
     auth.init_app(app)
     student.init_app(app)
     instructor.init_app(app)

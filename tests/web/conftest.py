@@ -18,7 +18,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
-from web_helpers import ROOT, Factory, LiveServer, PrivatePostgres, Service
+from web_helpers import CHROMIUM, ROOT, SHOTS, Factory, LiveServer, PrivatePostgres, Service
 
 from web import create_app
 from web.db import upgrade
@@ -147,3 +147,33 @@ def live(outage_app: Flask) -> Iterator[LiveServer]:
 def outage_factory(outage_app: Flask) -> Factory:
     """Test data factory bound to outage_app."""
     return Factory(outage_app)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    """Debian's Chromium driven by Playwright (which never downloads a browser of its own here)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is needed for the browser tests: apt-get install -y chromium")
+    import playwright.sync_api as playwright  # the dev extra; a missing one fails here
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, request):  # noqa: ANN001, ANN201 (playwright types, imported lazily)
+    """A fresh browser context and page at 1280 px; dialogs are recorded (and dismissed) in page.dialogs."""
+    # The hostile-content test turns the Content-Security-Policy off: escaping alone must keep it inert.
+    bypass = "inert" in request.node.name
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True,
+                                  bypass_csp=bypass)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.dialogs = dialogs
+    yield page
+    context.close()

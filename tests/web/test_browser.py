@@ -1,66 +1,21 @@
 """The main paths in a real browser (Debian's chromium, driven by Playwright); screenshots for review.
 
 Screenshots go to screenshots/web/ (or $TORCHGRADE_SCREENSHOTS). Playwright never downloads a
-browser here: it drives /usr/bin/chromium.
+browser here: it drives /usr/bin/chromium (the `browser` and `page` fixtures are in conftest.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 from test_security import hostile_notebook
-from web_helpers import ROOT, SLUG
+from web_helpers import ROOT, SLUG, login, shot
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(os.environ.get("TORCHGRADE_SCREENSHOTS", ROOT / "screenshots" / "web"))
 XSS_NAME = '<img src=x onerror="window.__xss=9">.ipynb'
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is needed for the browser tests: apt-get install -y chromium")
-    import playwright.sync_api as playwright  # the dev extra; a missing one fails here
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser, request):
-    # The hostile-content test turns the Content-Security-Policy off: escaping alone must keep it inert.
-    bypass = "inert" in request.node.name
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True,
-                                  bypass_csp=bypass)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.dialogs = dialogs
-    yield page
-    context.close()
-
-
-def login(page, service, username: str, password: str) -> None:
-    page.goto(service.url + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("button:has-text('Log in')")
-    expect(page.locator("span.who")).to_contain_text(username)
-
-
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def test_student_uploads_watches_the_status_and_reads_feedback(service, page):

@@ -8,7 +8,7 @@ import json
 
 import pytest
 from sqlalchemy import func, select
-from web_helpers import SLUG, SOLUTION, csrf_of
+from web_helpers import PASSWORD, SLUG, SOLUTION, csrf_of
 
 from web import db, notebook
 from web.models import ApiToken, Extension, User
@@ -61,7 +61,7 @@ def test_button_forms_without_csrf_change_nothing(app, client, factory):
 
 def test_login_form_needs_csrf(client, factory):
     factory.user("ann")
-    resp = client.post("/login", data={"username": "ann", "password": "pw-xxxxxxxx"})
+    resp = client.post("/login", data={"username": "ann", "password": PASSWORD})
     assert resp.status_code == 400 and client.get("/assignments").status_code == 302
 
 

@@ -27,10 +27,13 @@ from web.services.users import create_user
 from workers.models import GRADED, Submission, utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(os.environ.get("TORCHGRADE_SCREENSHOTS", ROOT / "screenshots" / "web"))
+WIDTHS = (1280, 375)  # a laptop, and a phone (an iPhone SE/mini is 375 px wide)
 SLUG = "03_numpy_backprop"  # NumPy only: cheap to grade where a test needs a real worker
 SOLUTION = (ROOT / "assignments" / SLUG / "solution.py").read_bytes()
 STARTER_NB = (ROOT / "assignments" / SLUG / "starter.ipynb").read_bytes()
-PASSWORD = "pw-" + "x" * 8
+PASSWORD = "Plum-Harbor-4271-kite"  # passes the password policy (web/services/passwords.py)
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 
@@ -194,7 +197,7 @@ class LiveServer:
 class Service:
     """`python -m web serve` as a subprocess on its own SQLite, broker and embedded worker."""
 
-    ADMIN_PASSWORD = "admin-" + "p" * 10
+    ADMIN_PASSWORD = "Admin-Lantern-9813-quay"
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
@@ -221,7 +224,7 @@ class Service:
                 time.sleep(0.2)
         raise AssertionError("the service did not answer in 60 s:\n" + (tmp / "service.log").read_text())
 
-    def create_user(self, username: str, role: str = "student", password: str = "pw-" + "x" * 8) -> str:
+    def create_user(self, username: str, role: str = "student", password: str = PASSWORD) -> str:
         """Create a user with the operators' command against the service's own database."""
         subprocess.run([sys.executable, "-m", "web", "create-user", username, "--role", role,
                         "--password", password], cwd=self.tmp, env=self.env, check=True, capture_output=True)
@@ -235,3 +238,35 @@ class Service:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
         self.log.close()
+
+
+def login(page: Any, service: Any, username: str, password: str) -> None:
+    """Log in through the login form in the browser and wait for the signed-in header."""
+    from playwright.sync_api import expect
+
+    page.goto(service.url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button:has-text('Log in')")
+    expect(page.locator("span.who")).to_contain_text(username)
+
+
+def shot(page: Any, name: str) -> None:
+    """A full-page screenshot in SHOTS at the page's current width."""
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def shots(page: Any, name: str) -> dict[int, int]:
+    """Screenshots at each of WIDTHS (name-1280.png, name-375.png); the page's scroll width at each.
+
+    A page usable on a phone has no horizontal scroll: callers assert scroll width <= the width.
+    The viewport is back at 1280 px after; tables may scroll inside their own box (.scroll).
+    """
+    widths = {}
+    for w in WIDTHS:
+        page.set_viewport_size({"width": w, "height": 900})
+        page.wait_for_timeout(50)
+        widths[w] = page.evaluate("document.documentElement.scrollWidth")
+        page.screenshot(path=str(SHOTS / f"{name}-{w}.png"), full_page=True)
+    page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+    return widths

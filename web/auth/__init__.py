@@ -22,20 +22,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.before_request(_load_user)
     app.context_processor(lambda: {"current_user": g.get("user"), "logout_form": ButtonForm(formdata=None)})
-    from web.common import error_page
-    from web.errors import ServiceError
-
-    app.register_error_handler(ServiceError, error_page)
-    app.register_error_handler(413, _too_large)
-
-
-def _too_large(_exc: Exception) -> Any:
-    from flask import current_app
-
-    limit = current_app.config["MAX_SUBMISSION_BYTES"] / 1e6
-    return render_template("error.html", status=413,
-                           message=f"that upload is too large; the limit is {limit:.1f} MB (clear large "
-                           "outputs from the notebook: Kernel > Restart & Clear Output)"), 413
 
 
 def _load_user() -> None:
