@@ -45,3 +45,38 @@ def test_0003_idempotency_keys_downgrades_and_upgrades_again(tmp_path):
     upgrade(url)
     assert "idempotency_keys" in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_0004_downgrades_and_upgrades_again_keeping_accounts(tmp_path):
+    """0004 goes both ways on a database with users, sessions, overrides and a revoked extension."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+    from sqlalchemy import inspect
+    from sqlalchemy.orm import Session
+
+    from web.db import upgrade
+    from web.models import Extension, ScoreOverride, User, UserSession
+
+    url = f"sqlite:///{tmp_path / 'm.sqlite'}"
+    command.upgrade(alembic_config(url), "0003")
+    engine = make_engine(url)
+    with engine.begin() as conn:  # an account made before 0004: it must keep working after it
+        conn.exec_driver_sql("INSERT INTO users (username, name, email, role, password_hash, active, "
+                             "created_at) VALUES ('old', '', '', 'student', 'x', 1, '2026-01-01')")
+    upgrade(url)
+    with Session(engine) as s:
+        old = s.query(User).filter_by(username="old").one()
+        assert old.must_change_password is False and old.password_changed_at is None
+        now = datetime.now(UTC)
+        s.add_all([UserSession(user_id=old.id, token_hash="h" * 64),
+                   ScoreOverride(user_id=old.id, assignment="a", score=3.0, comment="regrade by hand"),
+                   Extension(user_id=old.id, assignment="a", due_at=now, revoked_at=now, revoked_by=old.id)])
+        s.commit()
+    command.downgrade(alembic_config(url), "0003")
+    tables = inspect(engine).get_table_names()
+    assert not {"user_sessions", "score_overrides", "background_jobs"} & set(tables)
+    assert "must_change_password" not in {c["name"] for c in inspect(engine).get_columns("users")}
+    upgrade(url)
+    assert {"user_sessions", "score_overrides", "background_jobs"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
