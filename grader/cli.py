@@ -229,10 +229,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     """Submit a file to the grading service with your API token."""
+    from grader.submit import default_url
     from grader.submit import main as submit
 
     token = args.token or os.environ.get("TORCHGRADE_TOKEN", "")
-    return submit(file=args.file, assignment=args.assignment, url=args.url, token=token)
+    return submit(file=args.file, assignment=args.assignment, url=args.url or default_url(), token=token)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -288,7 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("submit", help=cmd_submit.__doc__)
     p.add_argument("file", type=Path)
     p.add_argument("--assignment", "-a", required=True)
-    p.add_argument("--url", default=os.environ.get("TORCHGRADE_URL", "http://127.0.0.1:5000"))
+    p.add_argument("--url", default=None,
+                   help="the course's service (default: TORCHGRADE_URL, else http://127.0.0.1:8000, where "
+                        "`python -m web serve` listens)")
     p.add_argument("--token", help="API token (or set TORCHGRADE_TOKEN)")
     p.set_defaults(func=cmd_submit)
     return parser

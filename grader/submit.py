@@ -16,6 +16,7 @@ import email.utils
 import http.client
 import json
 import mimetypes
+import os
 import random
 import socket
 import sys
@@ -32,6 +33,14 @@ from grader.errors import InvalidSubmission
 from grader.submission import read_file_no_follow
 
 FINAL = ("graded", "failed")
+# Where `python -m web serve` listens by default (its --host and --port), so that one machine's
+# service and `grader submit` agree without a flag; a course's server is set with --url or TORCHGRADE_URL.
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def default_url() -> str:
+    """The service to submit to: TORCHGRADE_URL, else DEFAULT_URL."""
+    return os.environ.get("TORCHGRADE_URL") or DEFAULT_URL
 
 
 def _multipart(fields: dict[str, str], file_field: str, path: Path,

@@ -1,7 +1,8 @@
 """`python -m web serve`: the whole service on one machine; `init-db` and `create-user` for operators.
 
 serve: migrates the database, creates the first instructor `admin` (password from
-TORCHGRADE_ADMIN_PASSWORD, or printed once), starts an embedded CPU worker as a subprocess
+TORCHGRADE_ADMIN_PASSWORD, which must pass the password policy, or a one-time one printed
+once and changed at the first login), starts an embedded CPU worker as a subprocess
 (`python -m workers worker`, restarted whenever it exits: web/supervisor.py), and serves
 the app with gunicorn. SQLite and the serverless broker under ./instance by default;
 DATABASE_URL and BROKER_URL switch to PostgreSQL and Redis.
@@ -15,6 +16,9 @@ import signal
 import subprocess
 import sys
 from typing import Any
+
+# Where `serve` listens unless told otherwise (grader.submit.DEFAULT_URL points here).
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
 
 
 def _app(config: str | None = None) -> Any:
@@ -30,17 +34,27 @@ def init_db(app: Any) -> None:
     upgrade(app.config["DATABASE_URL"])
 
 
+class StartupError(Exception):
+    """A setting the service cannot start with; the message says what to change."""
+
+
 def first_instructor(app: Any) -> None:
-    """Create `admin` if there is no instructor, printing a generated password once."""
+    """Create `admin` if there is no instructor, printing a generated password once; StartupError if the
+    password in TORCHGRADE_ADMIN_PASSWORD fails the policy."""
     from web import db
+    from web.services.passwords import WeakPassword
     from web.services.users import ensure_instructor
 
     with app.app_context():
         given = os.environ.get("TORCHGRADE_ADMIN_PASSWORD")
-        password = ensure_instructor(db.session(), given)
+        try:
+            password = ensure_instructor(db.session(), given)
+        except WeakPassword as exc:
+            raise StartupError(f"TORCHGRADE_ADMIN_PASSWORD is refused: {exc} Set a stronger one, or unset it "
+                               "to have a one-time password generated and printed.") from exc
     if password and not given:
-        print(f"\n  First instructor: username 'admin', password '{password}' (shown once; change it)\n",
-              flush=True)
+        print(f"\n  First instructor: username 'admin', one-time password '{password}' (shown once; you "
+              "choose your own at the first login)\n", flush=True)
     elif password:
         print("  First instructor 'admin' created with the password in TORCHGRADE_ADMIN_PASSWORD", flush=True)
 
@@ -130,14 +144,37 @@ def cmd_init_db(args: argparse.Namespace) -> int:
 def cmd_create_user(args: argparse.Namespace) -> int:
     """Create one user (instructor or student)."""
     from web import db
+    from web.errors import ServiceError
     from web.services.users import create_user, new_password
 
     app = _app(args.config)
-    password = args.password or new_password()
+    password = args.password or new_password(args.username)
     with app.app_context():
-        create_user(db.session(), username=args.username, password=password, role=args.role)
-    shown = "" if args.password else f" with password {password!r}"
+        try:
+            create_user(db.session(), username=args.username, password=password, role=args.role,
+                        must_change=not args.password)
+        except ServiceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    shown = "" if args.password else f" with one-time password {password!r} (changed at first login)"
     print(f"created {args.role} {args.username!r}{shown}")
+    return 0
+
+
+def cmd_reset_password(args: argparse.Namespace) -> int:
+    """Give any user (an instructor too) a one-time password and end their sessions."""
+    from web import db
+    from web.errors import ServiceError
+    from web.services.users import operator_reset
+
+    app = _app(args.config)
+    with app.app_context():
+        try:
+            password = operator_reset(db.session(), args.username)
+        except ServiceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    print(f"{args.username!r} now has the one-time password {password!r}; they choose their own at login")
     return 0
 
 
@@ -147,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", choices=("default", "production"), default=None)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help=cmd_serve.__doc__)
-    p.add_argument("--host", default=os.environ.get("TORCHGRADE_HOST", "127.0.0.1"))
-    p.add_argument("--port", type=int, default=int(os.environ.get("TORCHGRADE_PORT", 8000)))
+    p.add_argument("--host", default=os.environ.get("TORCHGRADE_HOST", DEFAULT_HOST))
+    p.add_argument("--port", type=int, default=int(os.environ.get("TORCHGRADE_PORT", DEFAULT_PORT)))
     p.add_argument("--workers", type=int, default=2, help="gunicorn processes")
     p.add_argument("--threads", type=int, default=4, help="threads per gunicorn process")
     p.add_argument("--worker-concurrency", type=int, default=2, help="grading processes of the worker")
@@ -159,10 +196,17 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("create-user", help=cmd_create_user.__doc__)
     p.add_argument("username")
     p.add_argument("--role", choices=("student", "instructor"), default="student")
-    p.add_argument("--password", help="default: generated and printed")
+    p.add_argument("--password", help="default: a one-time password, generated and printed")
     p.set_defaults(func=cmd_create_user)
+    p = sub.add_parser("reset-password", help=cmd_reset_password.__doc__)
+    p.add_argument("username")
+    p.set_defaults(func=cmd_reset_password)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

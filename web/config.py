@@ -25,16 +25,43 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # the session lifetime bounds the token
     ENQUEUE = True
+    # Server-side login sessions (web/services/sessions.py) end after this long idle, or in all.
+    LOGIN_SESSION_IDLE_S = 7 * 24 * 3600
+    LOGIN_SESSION_MAX_S = 30 * 24 * 3600
+    # Failed logins only (a successful one never counts), by the posted username and by the client's
+    # address; ";" joins several windows. The address limit is looser: a class behind one campus NAT
+    # shares an address, and one student's typos must not lock out the room.
+    LOGIN_LIMIT_ACCOUNT = "5/minute;20/hour"
+    LOGIN_LIMIT_ADDRESS = "30/minute;200/hour"
+    # Flask-Limiter's storage. memory:// counts in each process apart: under gunicorn with N worker
+    # processes an attacker gets up to N times the limit, and a restart forgets it; one machine's
+    # `serve` accepts that, a real deployment points it at Redis (from_env does when the broker is Redis).
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_KEY_PREFIX = "torchgrade"
+    RATELIMIT_STRATEGY = "moving-window"  # no burst of 2x the limit across a window's edge
+    RATELIMIT_ENABLED = True
+    # If the limit's storage (Redis) is down, log it and let logins through: availability first.
+    RATELIMIT_SWALLOW_ERRORS = True
+    # Proxies in front of the app that append to X-Forwarded-For (0: trust no such header, use the
+    # socket's address). Set it to exactly the number of proxies you run, or clients can forge it.
+    TRUSTED_PROXIES = 0
 
     @staticmethod
     def from_env(instance: Path) -> dict[str, Any]:
-        """Values the environment overrides: secrets and the URLs of the database and broker."""
+        """Values the environment overrides: secrets, URLs of the database, broker and rate-limit store."""
         out: dict[str, Any] = {}
         url = os.environ.get("DATABASE_URL") or os.environ.get("TORCHGRADE_DATABASE")
         out["DATABASE_URL"] = url or f"sqlite:///{instance / 'torchgrade.sqlite'}"
         broker = os.environ.get("BROKER_URL") or os.environ.get("TORCHGRADE_BROKER")
         out["BROKER_URL"] = broker or f"sqla+sqlite:///{instance / 'broker.sqlite'}"
         out["SECRET_KEY"] = os.environ.get("SECRET_KEY") or _instance_secret(instance)
+        out["RATELIMIT_STORAGE_URI"] = os.environ.get("TORCHGRADE_RATELIMIT_STORAGE") or (
+            out["BROKER_URL"] if out["BROKER_URL"].startswith(("redis://", "rediss://")) else "memory://")
+        if "TORCHGRADE_TRUSTED_PROXIES" in os.environ:
+            out["TRUSTED_PROXIES"] = int(os.environ["TORCHGRADE_TRUSTED_PROXIES"])
+        for key in ("LOGIN_LIMIT_ACCOUNT", "LOGIN_LIMIT_ADDRESS"):
+            if f"TORCHGRADE_{key}" in os.environ:
+                out[key] = os.environ[f"TORCHGRADE_{key}"]
         if "TORCHGRADE_SUBMISSIONS_PER_HOUR" in os.environ:
             out["SUBMISSIONS_PER_HOUR"] = int(os.environ["TORCHGRADE_SUBMISSIONS_PER_HOUR"])
         return out

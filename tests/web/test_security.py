@@ -112,3 +112,19 @@ def test_api_rejects_a_token_in_the_query_or_a_cookie_only(app, client, factory)
     factory.login(client, "ann")
     assert client.get("/api/v1/assignments").status_code == 401
     assert client.get("/api/v1/assignments?token=x").status_code == 401
+
+
+def test_account_forms_without_csrf_change_nothing(app, client, factory):
+    ann = factory.user("ann")
+    factory.user("prof", "instructor")
+    factory.login(client, "prof")
+    new = "Velvet-Canyon-5502-oar"
+    assert client.post("/account/password", data={"current": PASSWORD, "new": new, "repeat": new}
+                       ).status_code == 400
+    assert client.post(f"/instructor/users/{ann.id}/active", data={"active": "0"}).status_code == 400
+    assert client.post(f"/instructor/users/{ann.id}/reset-password").status_code == 400
+    with app.app_context():
+        user = db.session().get(User, ann.id)
+        assert user.active and not user.must_change_password
+    assert factory.login(app.test_client(), "prof").status_code == 302  # his password is unchanged
+    assert factory.login(app.test_client(), "ann").status_code == 302

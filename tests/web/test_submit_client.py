@@ -262,3 +262,59 @@ def test_backoff_doubles_with_jitter_up_to_its_cap_and_respects_retry_after(n):
 def test_retry_after_is_read_as_seconds_or_an_http_date():
     assert _retry_after("12") == 12 and _retry_after(None) is None and _retry_after("soon") is None
     assert 8 <= _retry_after(formatdate(time.time() + 10, usegmt=True)) <= 10
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """Stands in for the service only to see where `grader submit` sends its upload: it refuses it (400)."""
+
+    paths: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        self.rfile.read(int(self.headers["Content-Length"]))
+        Recorder.paths.append(self.path)
+        body = json.dumps({"error": "recorded"}).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def _recorder(port: int) -> http.server.ThreadingHTTPServer:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_submit_goes_where_web_serve_listens_unless_told_otherwise(monkeypatch, capsys):
+    """Issue 12 #12: the CLI's default is `python -m web serve`'s default address; TORCHGRADE_URL wins."""
+    import web.__main__ as web_main
+    from grader.cli import main as grader
+    from grader.submit import DEFAULT_URL, default_url
+
+    assert DEFAULT_URL == f"http://{web_main.DEFAULT_HOST}:{web_main.DEFAULT_PORT}" == "http://127.0.0.1:8000"
+    monkeypatch.delenv("TORCHGRADE_URL", raising=False)
+    assert default_url() == DEFAULT_URL
+    Recorder.paths = []
+    server = _recorder(0)
+    monkeypatch.setenv("TORCHGRADE_URL", f"http://127.0.0.1:{server.server_port}")
+    try:
+        code = grader(["submit", str(SOLUTION_PATH), "-a", SLUG, "--token", "tg_x"])
+    finally:
+        server.shutdown()
+    assert code == 1 and Recorder.paths == ["/api/v1/submissions"]
+    assert "refused the submission (400): recorded" in capsys.readouterr().err
+    monkeypatch.delenv("TORCHGRADE_URL")
+    try:  # the default itself, on the real port, when this machine leaves it free
+        server = _recorder(web_main.DEFAULT_PORT)
+    except OSError:
+        pytest.skip(f"port {web_main.DEFAULT_PORT} is in use here; the default was checked above")
+    try:
+        assert grader(["submit", str(SOLUTION_PATH), "-a", SLUG, "--token", "tg_x"]) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert Recorder.paths == ["/api/v1/submissions"] * 2
