@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, g, jsonify, render_template
+from flask import Response, current_app, g, jsonify
 
 from web import db, filenames
 from web.errors import ServiceError
@@ -32,11 +32,6 @@ def assignments() -> list[course.CourseAssignment]:
 def assignment(slug: str) -> course.CourseAssignment:
     """One assignment, or NotFound."""
     return course.get_assignment(db.session(), slug, **course_kwargs())
-
-
-def error_page(exc: ServiceError) -> tuple[str, int]:
-    """A service error as an HTML page with its status."""
-    return render_template("error.html", message=str(exc), status=exc.status), exc.status
 
 
 def error_json(exc: ServiceError) -> tuple[Any, int]:

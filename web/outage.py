@@ -50,7 +50,7 @@ def unavailable(exc: BaseException) -> Any:
     _drop_session()
     g.user = None  # the page must not touch the user's expired row (another query, another error)
     retry = int(current_app.config["UNAVAILABLE_RETRY_AFTER_S"])
-    if _wants_json():
+    if wants_json():
         resp = jsonify(error=message(retry), retry_after_s=retry)
     else:
         resp = current_app.make_response(render_template(
@@ -61,7 +61,7 @@ def unavailable(exc: BaseException) -> Any:
     return resp
 
 
-def _wants_json() -> bool:
+def wants_json() -> bool:
     """The API, and the pages' own JSON polls (status.json), get JSON; people get the page."""
     if request.path.startswith("/api/") or request.path.endswith(".json"):
         return True

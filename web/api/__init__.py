@@ -38,9 +38,8 @@ def _service_error(exc: ServiceError) -> Any:
     return common.error_json(exc)
 
 
-@bp.errorhandler(413)
-def _too_large(_exc: Any) -> Any:
-    return jsonify(error="the file is larger than the upload limit"), 413
+# Every other error under /api/ (unknown paths, wrong methods, 413 with its sizes, 500) is JSON
+# too: web/error_pages.py answers by path, since routing errors never reach a blueprint's handlers.
 
 
 @bp.route("/assignments")
