@@ -1,5 +1,8 @@
 """The executed notebook rendered safely: every text escaped, HTML and JavaScript outputs never run.
 
+Markdown cells are rendered as Markdown through web.markdown (raw HTML off, then an allow-list
+sanitiser); code cells and every output stay escaped text.
+
 Rich outputs (text/html, application/javascript, image/svg+xml) are shown as a note, never as
 markup: an SVG can carry script. PNG and JPEG images are embedded only when their payload is
 strict base64, so nothing else can ride in the data: URL.
@@ -14,6 +17,8 @@ from typing import Any
 
 import nbformat
 from markupsafe import Markup, escape
+
+from web import markdown
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 SAFE_IMAGES = ("image/png", "image/jpeg")
@@ -62,13 +67,16 @@ def render(text: str | None) -> Markup:
         nb = nbformat.reads(text, as_version=4)
     except Exception as exc:  # a malformed notebook is shown as text, never parsed further
         return Markup(f"<p>The executed notebook could not be read ({escape(str(exc)[:200])}).</p>")
-    parts = []
-    for i, cell in enumerate(nb.cells, 1):
-        kind = cell.get("cell_type", "code")
-        source = escape(_text(cell.get("source")))
-        parts.append(f'<div class="nb-cell nb-{escape(kind)}">'
-                     f'<div class="nb-label">[{i}] {escape(kind)}</div>'
-                     f'<pre class="nb-source">{source}</pre>')
-        parts.extend(_output(o) for o in cell.get("outputs", []) or [])
-        parts.append("</div>")
-    return Markup("".join(parts))  # built only from escape()d pieces and fixed tags
+    return Markup("".join(_cell(i, cell) for i, cell in enumerate(nb.cells, 1)))
+
+
+def _cell(i: int, cell: dict[str, Any]) -> str:
+    kind = cell.get("cell_type", "code")
+    if kind == "markdown":
+        body = f'<div class="nb-markdown-body">{markdown.render(_text(cell.get("source")))}</div>'
+    else:
+        body = f'<pre class="nb-source">{escape(_text(cell.get("source")))}</pre>'
+    outputs = "".join(_output(o) for o in cell.get("outputs", []) or []) if kind == "code" else ""
+    # Built only from escape()d pieces, fixed tags and web.markdown's sanitised HTML.
+    return (f'<div class="nb-cell nb-{escape(kind)}"><div class="nb-label">[{i}] {escape(kind)}</div>'
+            f"{body}{outputs}</div>")

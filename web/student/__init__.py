@@ -1,4 +1,4 @@
-"""Student blueprint: assignments, uploads, live status, feedback, API tokens."""
+"""Student blueprint: assignments as handouts, uploads, live status, feedback, own work, API tokens."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import Blueprint, Flask, flash, jsonify, redirect, render_template, url_for
 
-from web import common, db, queue
+from web import common, db, notebook, queue
 from web.errors import NotFound, UploadRejected
 from web.forms import ButtonForm, TokenForm, UploadForm
 from web.security import ANY_USER, access
-from web.services import course, gradebook, grading, health, submissions, tokens
+from web.services import course, gradebook, grading, handout, health, submissions, tokens
 from workers.db import as_utc
 
 bp = Blueprint("student", __name__)
@@ -39,7 +39,8 @@ def index() -> Any:
 @bp.route("/assignments/<slug>", methods=["GET", "POST"])
 @access(ANY_USER)
 def assignment(slug: str) -> Any:
-    """An assignment's page: the upload form and this student's submissions."""
+    """An assignment's page: the handout (description, downloads, check command), the upload form
+    and this student's submissions."""
     me, ca = common.user(), common.assignment(slug)
     form = UploadForm()
     status = 200
@@ -56,8 +57,27 @@ def assignment(slug: str) -> Any:
         status = 400
         flash("choose a file to upload", "error")
     due = course.due_for(db.session(), me.id, ca.assignment)
+    a = ca.assignment
     return render_template("student/assignment.html", ca=ca, form=form, due=due,
-                           subs=submissions.submissions_of(db.session(), me, slug)), status
+                           subs=submissions.submissions_of(db.session(), me, slug),
+                           description=handout.description(a), zip_name=handout.zip_name(a),
+                           commands=handout.check_commands(a), elsewhere=handout.check_elsewhere(a)), status
+
+
+@bp.route("/assignments/<slug>/starter.<kind>")
+@access(ANY_USER)
+def starter(slug: str, kind: str) -> Any:
+    """The starter module (.py) or notebook (.ipynb), named for the assignment."""
+    body, name, mimetype = handout.starter(common.assignment(slug).assignment, kind)
+    return common.attachment(body, name, mimetype=mimetype)
+
+
+@bp.route("/assignments/<slug>/public-tests.zip")
+@access(ANY_USER)
+def public_tests(slug: str) -> Any:
+    """What `grader release` gives students (starters, public tests, manifest) as <slug>.zip."""
+    a = common.assignment(slug).assignment
+    return common.attachment(handout.public_zip(a), handout.zip_name(a), mimetype="application/zip")
 
 
 def db_max_bytes() -> int:
@@ -77,10 +97,31 @@ def _feedback(sub: Any) -> dict[str, Any]:
     ca = common.assignment(sub.assignment)
     owner = int(sub.owner) if sub.owner and sub.owner.isdigit() else -1
     due = course.due_for(db.session(), owner, ca.assignment)
-    return dict(sub=sub, ca=ca, due=due, feedback=submissions.student_feedback(sub, due),
+    return dict(sub=sub, ca=ca, due=due, feedback=submissions.student_feedback(sub, due), work=_work(sub),
                 notice=health.waiting_notice(db.session(), sub),
                 days_late=course.days_late(as_utc(sub.created_at), due),
                 factor=course.late_factor(ca.assignment, course.days_late(as_utc(sub.created_at), due)))
+
+
+MAX_SOURCE_SHOWN = 200_000
+
+
+def _work(sub: Any) -> dict[str, Any]:
+    """The student's own work for their page: the executed notebook, else the file as uploaded.
+
+    The executed notebook holds only what the student's cells produced as the notebook loaded:
+    the sandbox serialises it before any test calls in (grader.guest.notebook.run_notebook), and
+    the proxy keeps the first load's copy only, so nothing a hidden test's call printed is in it.
+    """
+    executed = (sub.result or {}).get("executed_notebook")
+    if executed:
+        return dict(kind="executed", html=notebook.render(executed))
+    text = sub.content.decode("utf-8", "replace")
+    if sub.filename.lower().endswith(".ipynb"):  # the upload check refuses a notebook under another name
+        return dict(kind="notebook", html=notebook.render(text))
+    cut = len(text) > MAX_SOURCE_SHOWN
+    return dict(kind="module", source=text[:MAX_SOURCE_SHOWN] + ("\n… (cut; download the file for all of it)"
+                                                                 if cut else ""))
 
 
 @bp.route("/submissions/<int:submission_id>")
