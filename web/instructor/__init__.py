@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from flask import Blueprint, Flask, flash, g, redirect, render_template, url_for
+from flask import Blueprint, Flask, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from grader.results import GradeResult
 from web import common, db, notebook, queue, svg
 from web.errors import NotFound, ServiceError
 from web.forms import ButtonForm, ExtensionForm, SettingsForm
+from web.instructor.forms import RevokeForm
 from web.models import User
 from web.security import INSTRUCTOR_ONLY, access
 from web.services import course, gradebook, grading, health, stats, submissions, users
@@ -38,13 +39,30 @@ def _service_warnings() -> dict[str, Any]:
         return {}
     return {"service_warnings": _health().warnings}
 
+def _sorted_view(book: gradebook.Gradebook) -> tuple[list[User], dict[str, Any]]:
+    """The students of the request's search and sort (?q=&sort=&dir=), and those settings for links."""
+    q = request.args.get("q", "")[:200]
+    sort, direction = request.args.get("sort", "username"), request.args.get("dir", "asc")
+    if direction not in ("asc", "desc"):
+        flash(f"the sort direction is asc or desc, not {direction[:20]!r}; sorted ascending", "error")
+        direction = "asc"
+    try:
+        rows = gradebook.view(book, q=q, sort=sort, descending=direction == "desc")
+    except ServiceError as exc:
+        flash(str(exc), "error")
+        sort, direction = "username", "asc"
+        rows = gradebook.view(book, q=q)
+    return rows, {"q": q, "sort": sort, "dir": direction}
+
+
 @bp.route("/")
 @access(INSTRUCTOR_ONLY)
 def gradebook_page() -> Any:
-    """Students x assignments, under each assignment's score and late policy."""
+    """Students x assignments, under each assignment's score and late policy; searchable and sortable."""
     book = gradebook.build(db.session(), common.assignments(), users.students(db.session()))
+    rows, view = _sorted_view(book)
     _, problems = course.discover(common.course_kwargs()["root"])
-    return render_template("instructor/gradebook.html", book=book, problems=problems,
+    return render_template("instructor/gradebook.html", book=book, rows=rows, view=view, problems=problems,
                            health=_health(), age=health.age)
 
 gradebook_endpoint = "instructor.gradebook_page"
@@ -52,9 +70,14 @@ gradebook_endpoint = "instructor.gradebook_page"
 @bp.route("/gradebook.csv")
 @access(INSTRUCTOR_ONLY)
 def gradebook_csv() -> Any:
-    """The gradebook as a CSV download."""
+    """The gradebook as a CSV download: every student (a search narrows the page only), in the page's sort."""
     book = gradebook.build(db.session(), common.assignments(), users.students(db.session()))
-    return common.attachment(gradebook.to_csv(book), "gradebook.csv", mimetype="text/csv")
+    try:
+        rows = gradebook.view(book, sort=request.args.get("sort", "username"),
+                              descending=request.args.get("dir") == "desc")
+    except ServiceError:  # an old link's column: the download still comes, in username order
+        rows = book.students
+    return common.attachment(gradebook.to_csv(book, rows), "gradebook.csv", mimetype="text/csv")
 
 @bp.route("/assignments/<slug>")
 @access(INSTRUCTOR_ONLY)
@@ -62,14 +85,16 @@ def assignment(slug: str) -> Any:
     """An assignment: statistics with plots, its settings, every submission."""
     ca = common.assignment(slug)
     st = stats.compute(db.session(), ca, users.students(db.session()))
-    plots = [svg.bar_chart(*st.histogram, title="Score distribution (students, chosen submission)"),
+    plots = [svg.bar_chart(*st.histogram, title="Score distribution (students, counted score)"),
              svg.bar_chart(*st.pass_rates, title="Pass rate of each test (%)", ymax=100, fmt="{:.0f}",
                            color="#4a8f4a"),
              svg.bar_chart(*st.over_time, title="Submissions over time", color="#a5673b")]
     form = SettingsForm(score_policy=ca.score_policy, hourly_limit=ca.hourly_limit)
-    names = {str(u.id): u.username for u in db.session().scalars(select(User))}
+    everyone = list(db.session().scalars(select(User)))
+    names = {str(u.id): u.username for u in everyone}
+    students = {str(u.id) for u in everyone if not u.is_instructor}  # who has a student page
     return render_template("instructor/assignment.html", ca=ca, stats=st, plots=plots, form=form,
-                           button=ButtonForm(), names=names,
+                           button=ButtonForm(), names=names, students=students,
                            subs=submissions.submissions_for_assignment(db.session(), slug))
 
 @bp.route("/assignments/<slug>/settings", methods=["POST"])
@@ -135,22 +160,49 @@ def regrade(submission_id: int) -> Any:
 @bp.route("/extensions", methods=["GET", "POST"])
 @access(INSTRUCTOR_ONLY)
 def extensions() -> Any:
-    """Grant a student a new due date for one assignment."""
+    """Grant a student a new due date for one assignment; the list shows revoked ones too."""
     form = ExtensionForm()
     form.assignment.choices = [(ca.slug, ca.assignment.title) for ca in common.assignments()]
+    status = 200
     if form.validate_on_submit():
-        student = db.session().scalar(select(User).where(User.username == form.username.data.strip()))
-        if student is None:
-            flash(f"no such student: {form.username.data}", "error")
-        else:
+        try:
+            student = course.find_student(db.session(), form.username.data)
             course.grant_extension(db.session(), user=student, slug=form.assignment.data,
                                    due_at=form.due_at.data.replace(tzinfo=UTC), reason=form.reason.data or "",
                                    by=common.user())
             flash(f"extension granted to {student.username}", "info")
             return redirect(url_for("instructor.extensions"))
-    return render_template("instructor/extensions.html", form=form,
-                           extensions=course.list_extensions(db.session()))
+        except ServiceError as exc:
+            flash(f"extension not granted: {exc}", "error")
+            status = 400
+    elif form.is_submitted():
+        status = 400
+        for name, errors in form.errors.items():
+            flash(f"extension not granted: {getattr(form, name).label.text}: {errors[0]}", "error")
+    return render_template("instructor/extensions.html", form=form, revoke=RevokeForm(),
+                           extensions=course.list_extensions(db.session())), status
+
+
+@bp.route("/extensions/<int:extension_id>/revoke", methods=["POST"])
+@access(INSTRUCTOR_ONLY)
+def revoke_extension(extension_id: int) -> Any:
+    """Revoke an extension: the assignment's due date counts again for that student."""
+    form = RevokeForm()
+    try:
+        ext = course.revoke_extension(db.session(), extension_id, by=common.user())
+        flash(f"extension of {ext.assignment} revoked: the assignment's due date counts again", "info")
+    except NotFound:
+        raise
+    except ServiceError as exc:
+        flash(str(exc), "error")
+    back = form.back.data or ""
+    if back.isdigit():  # the student page it was sent from (built here, so never an open redirect)
+        return redirect(url_for("instructor.student", user_id=int(back), _anchor="extensions"))
+    return redirect(url_for("instructor.extensions"))
 
 
 # Views in modules of their own, on this blueprint (imported last: they import bp from here).
+import web.instructor.downloads  # noqa: E402, F401
+import web.instructor.similarity  # noqa: E402, F401
+import web.instructor.students  # noqa: E402, F401
 from web.instructor import roster  # noqa: E402, F401

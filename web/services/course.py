@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from grader.assignment import MANIFEST, Assignment, assignments_root, load_assignment
 from grader.errors import GraderError
 from web.errors import NotFound, ServiceError
-from web.models import AssignmentSettings, Extension, User
+from web.models import STUDENT, AssignmentSettings, Extension, User
 from workers.db import as_utc
 from workers.models import utcnow
 
@@ -89,17 +89,19 @@ def update_settings(session: Session, slug: str, *, score_policy: str, hourly_li
 
 
 def extensions_by_user(session: Session, slug: str | None = None) -> dict[tuple[int, str], datetime]:
-    """Extended due dates by (user id, assignment slug)."""
-    q = select(Extension.user_id, Extension.assignment, Extension.due_at)
+    """Extended due dates in force (not revoked) by (user id, assignment slug)."""
+    q = (select(Extension.user_id, Extension.assignment, Extension.due_at)
+         .where(Extension.revoked_at.is_(None)))
     if slug:
         q = q.where(Extension.assignment == slug)
     return {(u, s): as_utc(d) for u, s, d in session.execute(q)}
 
 
 def due_for(session: Session, user_id: int, a: Assignment) -> datetime | None:
-    """This student's due date: an extension's, else the assignment's."""
+    """This student's due date: an extension's in force, else the assignment's."""
     ext = session.scalar(select(Extension.due_at).where(Extension.user_id == user_id,
-                                                        Extension.assignment == a.slug))
+                                                        Extension.assignment == a.slug,
+                                                        Extension.revoked_at.is_(None)))
     return as_utc(ext) if ext is not None else a.due
 
 
@@ -124,18 +126,60 @@ def check_accepts(a: Assignment, due: datetime | None, now: datetime | None = No
     return days
 
 
+def find_student(session: Session, username: str) -> User:
+    """The student with this username; NotFound for an unknown one, ServiceError for an instructor."""
+    user = session.scalar(select(User).where(User.username == username.strip()))
+    if user is None:
+        raise NotFound(f"no such student: {username.strip()!r}; check the username on the roster page")
+    if user.role != STUDENT:
+        raise ServiceError(f"{user.username} is an instructor: extensions and overrides are for students")
+    return user
+
+
 def grant_extension(session: Session, *, user: User, slug: str, due_at: datetime, reason: str,
                     by: User) -> Extension:
-    """Give a student a new due date for one assignment (replacing an earlier extension)."""
+    """Give a student a new due date for one assignment (replacing an earlier or revoked extension)."""
+    if user.role != STUDENT:
+        raise ServiceError(f"{user.username} is an instructor: extensions are for students")
+    # One row per (student, assignment) in the schema: granting again reuses it and lifts a revoke.
     row = session.scalar(select(Extension).where(Extension.user_id == user.id, Extension.assignment == slug))
     row = row or Extension(user_id=user.id, assignment=slug)
     row.due_at, row.reason, row.granted_by = as_utc(due_at), reason, by.id
+    row.created_at, row.revoked_at, row.revoked_by = utcnow(), None, None
     session.add(row)
     session.commit()
     return row
 
 
-def list_extensions(session: Session) -> list[tuple[Extension, User]]:
-    """Every extension with its student, newest first."""
+def revoke_extension(session: Session, extension_id: int, *, by: User) -> Extension:
+    """Revoke an extension: the assignment's own due date counts again; the row stays for the record."""
+    row = session.get(Extension, extension_id)
+    if row is None:
+        raise NotFound(f"No such extension: {extension_id}")
+    if row.revoked_at is not None:
+        raise ServiceError(f"this extension was already revoked on {as_utc(row.revoked_at):%Y-%m-%d %H:%M} "
+                           "UTC; grant a new one if the student needs it")
+    row.revoked_at, row.revoked_by = utcnow(), by.id
+    session.commit()
+    return row
+
+
+@dataclass(frozen=True)
+class ExtensionRow:
+    """An extension with its student and the usernames of who granted and who revoked it."""
+
+    extension: Extension
+    student: User
+    granted_by: str
+    revoked_by: str
+
+
+def list_extensions(session: Session, user_id: int | None = None) -> list[ExtensionRow]:
+    """Every extension (or one student's) with its student, newest first; revoked ones included."""
     q = select(Extension, User).join(User, User.id == Extension.user_id).order_by(Extension.id.desc())
-    return [(e, u) for e, u in session.execute(q)]
+    if user_id is not None:
+        q = q.where(Extension.user_id == user_id)
+    rows = list(session.execute(q))
+    staff = ({e.granted_by for e, _ in rows} | {e.revoked_by for e, _ in rows}) - {None}
+    names = dict(session.execute(select(User.id, User.username).where(User.id.in_(staff))).all())
+    return [ExtensionRow(e, u, names.get(e.granted_by, ""), names.get(e.revoked_by, "")) for e, u in rows]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -70,3 +72,13 @@ def regrade_assignment(session: Session, slug: str, *, requeue: Requeue) -> int:
         except ServiceError:
             continue
     return done
+
+
+def assignment_status(session: Session, slug: str) -> dict[str, Any]:
+    """What the assignment page's poll watches: its submissions' states and newest finish; done when
+    none is queued or running (so the page stops asking)."""
+    states = Counter(session.scalars(select(Submission.state).where(Submission.assignment == slug)))
+    last = session.scalar(select(func.max(Submission.finished_at)).where(Submission.assignment == slug))
+    pending = states[QUEUED] + states[RUNNING]
+    return {"slug": slug, "pending": pending, "done": pending == 0, "states": dict(sorted(states.items())),
+            "last_finished": as_utc(last).isoformat() if last else None}

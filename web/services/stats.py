@@ -27,6 +27,7 @@ class Stats:
     pass_rates: tuple[list[str], list[float]]
     over_time: tuple[list[str], list[float]]
     states: dict[str, int]
+    overridden: int = 0
 
 
 def _histogram(fractions: list[float], bins: int = 10) -> tuple[list[str], list[float]]:
@@ -49,13 +50,14 @@ def _over_time(session: Session, slug: str) -> tuple[list[str], list[float]]:
 
 
 def compute(session: Session, course: CourseAssignment, students: list[User]) -> Stats:
-    """Statistics of one assignment over its students' chosen submissions."""
+    """Statistics of one assignment over its students' counted scores (overrides in force applied)."""
     book = gradebook.build(session, [course], students)
     cells = [c for (_, slug), c in book.cells.items() if slug == course.slug]
     fractions = [c.score / c.max_score if c.max_score else 0.0 for c in cells]
     passed: Counter[str] = Counter()
     seen: Counter[str] = Counter()
-    ids = [c.submission_id for c in cells]
+    # Pass rates are of the tests: an override's cell without a graded submission has none.
+    ids = [c.submission_id for c in cells if c.submission_id is not None]
     for result in session.scalars(select(Submission.result).where(Submission.id.in_(ids))) if ids else []:
         for t in (result or {}).get("tests", []):
             seen[t["name"]] += 1
@@ -66,4 +68,5 @@ def compute(session: Session, course: CourseAssignment, students: list[User]) ->
                  mean=sum(c.score for c in cells) / len(cells) if cells else 0.0,
                  histogram=_histogram(fractions),
                  pass_rates=(names, [100.0 * passed[n] / seen[n] for n in names]),
-                 over_time=_over_time(session, course.slug), states=dict(states))
+                 over_time=_over_time(session, course.slug), states=dict(states),
+                 overridden=sum(c.override is not None for c in cells))
