@@ -10,8 +10,8 @@ from web.models import ApiToken
 from web.services.tokens import create_token
 
 # (method, path template, expected status for anonymous, student A, student B, instructor).
-# {a_sub} is student A's submission, {a_token} A's API token id. 302 to /login means "log in first";
-# 404 for another student's submission, so its existence leaks nothing.
+# {a_sub} is student A's submission, {a_token} A's API token id, {a_user}/{b_user} the students' user ids.
+# 302 to /login means "log in first"; 404 for another student's submission, so its existence leaks nothing.
 LOGIN = "login"
 MATRIX = [
     ("GET", "/", LOGIN, 302, 302, 302),
@@ -23,10 +23,21 @@ MATRIX = [
     ("GET", "/submissions/{a_sub}/feedback", LOGIN, 200, 404, 200),
     ("GET", "/submissions/{a_sub}/status.json", LOGIN, 200, 404, 200),
     ("GET", "/submissions/{a_sub}/download", LOGIN, 200, 404, 200),
+    ("GET", f"/assignments/{SLUG}/starter.py", LOGIN, 200, 200, 200),
+    ("GET", f"/assignments/{SLUG}/starter.ipynb", LOGIN, 200, 200, 200),
+    ("GET", f"/assignments/{SLUG}/public-tests.zip", LOGIN, 200, 200, 200),
     ("GET", "/account/tokens", LOGIN, 200, 200, 200),
+    ("GET", "/account/password", LOGIN, 200, 200, 200),
     ("POST", "/account/tokens/{a_token}/revoke", LOGIN, 302, 404, 404),
     ("GET", "/instructor/", LOGIN, 403, 403, 200),
     ("GET", "/instructor/gradebook.csv", LOGIN, 403, 403, 200),
+    ("GET", "/instructor/students/{a_user}", LOGIN, 403, 403, 200),
+    ("POST", f"/instructor/students/{{a_user}}/overrides/{SLUG}", LOGIN, 403, 403, 400),  # no action: refused
+    ("GET", f"/instructor/assignments/{SLUG}/tests.csv", LOGIN, 403, 403, 200),
+    ("GET", f"/instructor/assignments/{SLUG}/gradescope.zip", LOGIN, 403, 403, 200),  # before the regrade
+    ("GET", f"/instructor/assignments/{SLUG}/status.json", LOGIN, 403, 403, 200),
+    ("GET", "/instructor/submissions/{a_sub}/results.json", LOGIN, 403, 403, 200),
+    ("POST", "/instructor/extensions/999999/revoke", LOGIN, 403, 403, 404),
     ("GET", f"/instructor/assignments/{SLUG}", LOGIN, 403, 403, 200),
     ("POST", f"/instructor/assignments/{SLUG}/settings", LOGIN, 403, 403, 302),
     ("POST", f"/instructor/assignments/{SLUG}/regrade", LOGIN, 403, 403, 302),
@@ -35,10 +46,19 @@ MATRIX = [
     ("POST", "/instructor/submissions/{a_sub}/regrade", LOGIN, 403, 403, 302),
     ("GET", "/instructor/extensions", LOGIN, 403, 403, 200),
     ("GET", "/instructor/roster", LOGIN, 403, 403, 200),
+    ("GET", "/instructor/roster/jobs/999", LOGIN, 403, 403, 404),
+    ("GET", "/instructor/jobs/999.json", LOGIN, 403, 403, 404),
+    ("GET", "/instructor/roster/jobs/999/accounts.csv", LOGIN, 403, 403, 404),
+    ("POST", "/instructor/roster/jobs/999/forget", LOGIN, 403, 403, 404),
+    ("GET", f"/instructor/assignments/{SLUG}/similarity", LOGIN, 403, 403, 200),
+    ("GET", f"/instructor/assignments/{SLUG}/similarity/{{a_sub}}/999999", LOGIN, 403, 403, 404),
     # The API ignores session cookies: without a bearer token every role gets 401.
     ("GET", "/api/v1/assignments", 401, 401, 401, 401),
     ("POST", "/api/v1/submissions", 401, 401, 401, 401),
     ("GET", "/api/v1/submissions/{a_sub}", 401, 401, 401, 401),
+    ("POST", "/instructor/users/{b_user}/active", LOGIN, 403, 403, 400),  # no `active` field: 400, a message
+    # Ends B's sessions: late in the list.
+    ("POST", "/instructor/users/{b_user}/reset-password", LOGIN, 403, 403, 200),
     ("POST", "/logout", LOGIN, LOGIN, LOGIN, LOGIN),  # last: it ends the sessions
 ]
 ROLES = ("anonymous", "student_a", "student_b", "instructor")
@@ -61,7 +81,8 @@ def world(app, factory):
         tokens = {role: create_token(db.session(), u, "t") for role, u in
                   (("student_a", a), ("student_b", b), ("instructor", prof))}
         a_token = db.session().query(ApiToken).filter_by(user_id=a.id).one().id
-    return dict(clients=clients, ids=dict(a_sub=a_sub, a_token=a_token), tokens=tokens)
+    ids = dict(a_sub=a_sub, a_token=a_token, a_user=a.id, b_user=b.id)
+    return dict(clients=clients, ids=ids, tokens=tokens)
 
 
 def _call(client, method, path, *, headers=None):
@@ -73,7 +94,8 @@ def _call(client, method, path, *, headers=None):
 
 def test_every_route_is_in_the_matrix_and_marked(app):
     adapter = app.url_map.bind("localhost")
-    covered = {adapter.match(p.format(a_sub=1, a_token=1), method=m)[0] for m, p, *_ in MATRIX}
+    ids = dict(a_sub=1, a_token=1, a_user=1, b_user=1)
+    covered = {adapter.match(p.format(**ids), method=m)[0] for m, p, *_ in MATRIX}
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
