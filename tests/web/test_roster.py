@@ -62,7 +62,8 @@ def test_a_150_student_import_answers_at_once_shows_progress_and_commits_once(ap
                        content_type="multipart/form-data")
     to_redirect = time.monotonic() - started
     job_id = job_id_of(resp)
-    assert to_redirect < 1.0, f"the request took {to_redirect:.2f} s: the hashing must be in the background"
+    # No timed assertion (the machine's load is not the code's): an import done in the request
+    # would be finished at the first poll below, and that fails.
     page = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert 'role="status" aria-live="polite"' in page and '<progress id="job-progress" max="150"' in page
     partial = []
