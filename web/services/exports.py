@@ -17,7 +17,7 @@ from web.errors import NotFound
 from web.models import User
 from web.services import gradebook
 from web.services.course import CourseAssignment
-from web.services.gradebook import safe_cell as _safe
+from web.services.gradebook import safe_cell
 from workers.models import Submission
 
 _UNSAFE_PATH = re.compile(r"[^A-Za-z0-9_.@+-]+")
@@ -63,17 +63,18 @@ def per_test_csv(session: Session, ca: CourseAssignment, students: list[User]) -
     names = _test_names([r for r in results.values() if r])
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(["username", "name", "submission", *[_safe(n) for n in names], "tests_total", "late_days",
+    w.writerow(["username", "name", "submission", *[safe_cell(n) for n in names], "tests_total", "late_days",
                 "graded", "override", "override_comment", "score"])
     for u in students:
         c = cells.get(u.id)
         result = results.get(c.submission_id) if c and c.submission_id is not None else None
         ov = c.override if c else None
-        w.writerow([_safe(u.username), _safe(u.name), c.submission_id if c and c.submission_id else "",
+        submission = c.submission_id if c and c.submission_id else ""
+        w.writerow([safe_cell(u.username), safe_cell(u.name), submission,
                     *_points(result, names), f"{c.raw_score:.2f}" if c and c.raw_score is not None else "",
                     c.days_late if c and c.submission_id else "",
                     f"{c.graded:.2f}" if c and c.graded is not None else "",
-                    f"{ov.score:.2f}" if ov else "", _safe(ov.comment) if ov else "",
+                    f"{ov.score:.2f}" if ov else "", safe_cell(ov.comment) if ov else "",
                     f"{c.score:.2f}" if c else ""])
     return out.getvalue()
 

@@ -143,9 +143,6 @@ def safe_cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-_safe = safe_cell  # the name other modules knew it by
-
-
 def override_note(slug: str, cell: Cell) -> str:
     """An override in words for a CSV cell: what it is, what was graded, who set it and why."""
     ov = cell.override
@@ -163,8 +160,8 @@ def to_csv(book: Gradebook, students: list[User] | None = None) -> str:
         cells = [book.cells.get((u.id, ca.slug)) for ca in book.assignments]
         notes = [override_note(ca.slug, c) for ca, c in zip(book.assignments, cells, strict=True)
                  if c and c.override]
-        w.writerow([_safe(u.username), _safe(u.name), *[f"{c.score:.2f}" if c else "" for c in cells],
-                    f"{book.total(u):.2f}", _safe("; ".join(notes))])
+        w.writerow([safe_cell(u.username), safe_cell(u.name), *[f"{c.score:.2f}" if c else "" for c in cells],
+                    f"{book.total(u):.2f}", safe_cell("; ".join(notes))])
     return out.getvalue()
 
 

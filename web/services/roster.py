@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from web.errors import ServiceError
 from web.models import STUDENT, BackgroundJob, User
 from web.services import jobs, users
+from web.services.gradebook import safe_cell
 from workers.db import as_utc
 from workers.models import utcnow
 
@@ -211,10 +212,6 @@ def accounts_csv(job: BackgroundJob) -> str:
     writer.writerow(["username", "name", "password"])
     for row in job.result["created"]:
         # The password needs no guard: it starts with a letter or digit (_one_time_password).
-        writer.writerow([_safe(row["username"]), _safe(row["name"]), row.get("password", "")])
+        writer.writerow([safe_cell(row["username"]), safe_cell(row["name"]), row.get("password", "")])
     return out.getvalue()
 
-
-def _safe(cell: str) -> str:
-    """A cell a spreadsheet shows as text, never runs as a formula."""
-    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
