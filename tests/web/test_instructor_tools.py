@@ -361,7 +361,15 @@ def test_a_revoked_extension_no_longer_counts_and_can_be_granted_again(app, clie
     assert "already revoked" in client.get(again.headers["Location"]).get_data(as_text=True)
     assert grant(client, "ann").status_code == 302  # granted again after the revoke
     assert "2031-05-04 10:30" in student.get("/assignments").get_data(as_text=True)
-    assert 'class="in-force"' in client.get("/instructor/extensions").get_data(as_text=True)
+    listing = client.get("/instructor/extensions").get_data(as_text=True)
+    assert 'class="in-force"' in listing
+    assert re.search(struck, listing, re.S), "the revoked grant is kept beside the new one"
+    assert grant(client, "ann", past).status_code == 302  # a grant over one in force revokes it, kept
+    with app.app_context():
+        rows = db.session().execute(select(Extension.revoked_at.is_(None), Extension.revoked_by)
+                                    .where(Extension.user_id == ann.id).order_by(Extension.id)).all()
+    assert rows == [(False, prof.id), (False, prof.id), (True, None)]
+    assert "L1" in client.get("/instructor/").get_data(as_text=True)  # the newest is in force
     assert client.post("/instructor/extensions/99999/revoke", data={"csrf_token": token}).status_code == 404
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -9,6 +14,8 @@ from alembic.script import ScriptDirectory
 from web.db import alembic_config
 from web.models import Base
 from workers.db import make_engine
+
+PG_ADMIN = os.environ.get("TORCHGRADE_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 
 def test_migrated_schema_matches_the_models(db_url):
@@ -47,36 +54,62 @@ def test_0003_idempotency_keys_downgrades_and_upgrades_again(tmp_path):
     engine.dispose()
 
 
-def test_0004_downgrades_and_upgrades_again_keeping_accounts(tmp_path):
-    """0004 goes both ways on a database with users, sessions, overrides and a revoked extension."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """An empty database: a SQLite file, or a fresh PostgreSQL schema (dropped after)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'm.sqlite'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    schema = f"tgmig_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    yield f"{PG_ADMIN}?options=-csearch_path%3D{schema}"
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+def test_0004_downgrades_and_upgrades_again_keeping_accounts(empty_db):
+    """0004 goes both ways on a database with users, sessions, overrides and extensions (revoked and not)."""
     from datetime import UTC, datetime
 
     from alembic import command
-    from sqlalchemy import inspect
+    from sqlalchemy import inspect, select, text
+    from sqlalchemy.exc import IntegrityError
     from sqlalchemy.orm import Session
 
     from web.db import upgrade
     from web.models import Extension, ScoreOverride, User, UserSession
 
-    url = f"sqlite:///{tmp_path / 'm.sqlite'}"
+    url = empty_db
     command.upgrade(alembic_config(url), "0003")
     engine = make_engine(url)
     with engine.begin() as conn:  # an account made before 0004: it must keep working after it
-        conn.exec_driver_sql("INSERT INTO users (username, name, email, role, password_hash, active, "
-                             "created_at) VALUES ('old', '', '', 'student', 'x', 1, '2026-01-01')")
+        conn.execute(text("INSERT INTO users (username, name, email, role, password_hash, active, "
+                          "created_at) VALUES ('old', '', '', 'student', 'x', :yes, :at)"),
+                     dict(yes=True, at=datetime(2026, 1, 1, tzinfo=UTC)))
     upgrade(url)
+    now = datetime.now(UTC)
     with Session(engine) as s:
         old = s.query(User).filter_by(username="old").one()
         assert old.must_change_password is False and old.password_changed_at is None
-        now = datetime.now(UTC)
         s.add_all([UserSession(user_id=old.id, token_hash="h" * 64),
                    ScoreOverride(user_id=old.id, assignment="a", score=3.0, comment="regrade by hand"),
-                   Extension(user_id=old.id, assignment="a", due_at=now, revoked_at=now, revoked_by=old.id)])
-        s.commit()
+                   Extension(user_id=old.id, assignment="a", due_at=now, revoked_at=now, revoked_by=old.id),
+                   Extension(user_id=old.id, assignment="a", due_at=now, reason="in force")])
+        s.commit()  # a revoked extension beside the one in force: both kept
+        s.add(Extension(user_id=old.id, assignment="a", due_at=now, reason="a second in force"))
+        with pytest.raises(IntegrityError):  # never two in force
+            s.commit()
     command.downgrade(alembic_config(url), "0003")
     tables = inspect(engine).get_table_names()
     assert not {"user_sessions", "score_overrides", "background_jobs"} & set(tables)
     assert "must_change_password" not in {c["name"] for c in inspect(engine).get_columns("users")}
+    with engine.connect() as conn:  # one a (student, assignment) again: the newest
+        assert list(conn.execute(select(text("reason")).select_from(text("extensions")))) == [("in force",)]
     upgrade(url)
     assert {"user_sessions", "score_overrides", "background_jobs"} <= set(inspect(engine).get_table_names())
     engine.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from workers.models import Base, utcnow
@@ -23,10 +23,16 @@ class AssignmentSettings(Base):
 
 
 class Extension(Base):
-    """A per-student due date that replaces the assignment's (and so its late policy's start)."""
+    """A per-student due date that replaces the assignment's (and so its late policy's start).
+
+    Granting again revokes the one in force and adds a row, so every grant and revoke is kept.
+    """
 
     __tablename__ = "extensions"
-    __table_args__ = (UniqueConstraint("user_id", "assignment"),)
+    # One extension in force per student and assignment; revoked ones stay beside it, for the record.
+    __table_args__ = (Index("uq_extensions_live", "user_id", "assignment", unique=True,
+                            sqlite_where=text("revoked_at IS NULL"),
+                            postgresql_where=text("revoked_at IS NULL")),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grader.assignment import MANIFEST, Assignment, assignments_root, load_assignment
@@ -138,16 +139,24 @@ def find_student(session: Session, username: str) -> User:
 
 def grant_extension(session: Session, *, user: User, slug: str, due_at: datetime, reason: str,
                     by: User) -> Extension:
-    """Give a student a new due date for one assignment (replacing an earlier or revoked extension)."""
+    """Give a student a new due date for one assignment; one in force is revoked by it (both are kept)."""
     if user.role != STUDENT:
         raise ServiceError(f"{user.username} is an instructor: extensions are for students")
-    # One row per (student, assignment) in the schema: granting again reuses it and lifts a revoke.
-    row = session.scalar(select(Extension).where(Extension.user_id == user.id, Extension.assignment == slug))
-    row = row or Extension(user_id=user.id, assignment=slug)
-    row.due_at, row.reason, row.granted_by = as_utc(due_at), reason, by.id
-    row.created_at, row.revoked_at, row.revoked_by = utcnow(), None, None
+    now = utcnow()
+    # At most one in force (a partial unique index): the one it replaces is revoked first, in the
+    # same transaction, so the list keeps every grant with who ended it.
+    session.execute(update(Extension).where(Extension.user_id == user.id, Extension.assignment == slug,
+                                            Extension.revoked_at.is_(None))
+                    .values(revoked_at=now, revoked_by=by.id))
+    row = Extension(user_id=user.id, assignment=slug, due_at=as_utc(due_at), reason=reason, granted_by=by.id,
+                    created_at=now)
     session.add(row)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError as exc:  # another instructor granted one in the same moment
+        session.rollback()
+        raise ServiceError(f"another extension for {user.username} was granted at the same moment; "
+                           "look at the list and grant again if it is not the one you meant") from exc
     return row
 
 

@@ -1,5 +1,6 @@
 """accounts that hold, grading tools, background work: server-side sessions, forced password
-changes, score overrides with their audit trail, revocable extensions, background jobs
+changes, score overrides with their audit trail, revocable extensions kept beside new grants,
+background jobs
 
 Revision ID: 0004
 Revises: 0003
@@ -11,10 +12,22 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+# Names for unnamed unique constraints as a SQLite batch copy reflects them.
+UNIQUE_NAMES = {"uq": "uq_%(table_name)s_%(column_0_name)s"}
+PG_UNIQUE = "extensions_user_id_assignment_key"  # PostgreSQL's name for 0001's constraint
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
+
+
+def _extensions_unique_name() -> str:
+    """The name of the unique constraint on extensions (user_id, assignment), as the batch copy sees it."""
+    for uc in sa.inspect(op.get_bind()).get_unique_constraints("extensions"):
+        if uc["column_names"] == ["user_id", "assignment"]:
+            return uc["name"] or "uq_extensions_user_id"  # unnamed on SQLite: UNIQUE_NAMES names it
+    raise RuntimeError("extensions has no unique constraint on (user_id, assignment) to replace")
 
 
 def upgrade() -> None:
@@ -24,11 +37,19 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("must_change_password", sa.Boolean(), nullable=False,
                                       server_default=sa.false()))
         batch_op.add_column(sa.Column("password_changed_at", sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table("extensions", schema=None) as batch_op:
+    # One extension per (student, assignment) becomes one *in force*: a revoked one stays beside
+    # a new grant. 0001's unique constraint has no name of its own: PostgreSQL's default name, and
+    # on SQLite a name given by a naming convention as the batch copy reflects the table.
+    unique = _extensions_unique_name()
+    with op.batch_alter_table("extensions", schema=None, naming_convention=UNIQUE_NAMES) as batch_op:
         batch_op.add_column(sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("revoked_by", sa.Integer(), nullable=True))
         batch_op.create_foreign_key("fk_extensions_revoked_by_users", "users", ["revoked_by"], ["id"],
                                     ondelete="SET NULL")
+        batch_op.drop_constraint(unique, type_="unique")
+    live = sa.text("revoked_at IS NULL")
+    op.create_index("uq_extensions_live", "extensions", ["user_id", "assignment"], unique=True,
+                    sqlite_where=live, postgresql_where=live)
     op.create_table("user_sessions",
                     sa.Column("id", sa.Integer(), nullable=False),
                     sa.Column("user_id", sa.Integer(), nullable=False),
@@ -79,10 +100,15 @@ def downgrade() -> None:
     op.drop_table("score_overrides")
     op.drop_index(op.f("ix_user_sessions_user_id"), table_name="user_sessions")
     op.drop_table("user_sessions")
+    op.drop_index("uq_extensions_live", table_name="extensions")
+    # Back to one row per (student, assignment): the newest of each stays (revoked ones go).
+    op.execute("DELETE FROM extensions WHERE id NOT IN "
+               "(SELECT MAX(id) FROM extensions GROUP BY user_id, assignment)")
     with op.batch_alter_table("extensions", schema=None) as batch_op:
         batch_op.drop_constraint("fk_extensions_revoked_by_users", type_="foreignkey")
         batch_op.drop_column("revoked_by")
         batch_op.drop_column("revoked_at")
+        batch_op.create_unique_constraint(PG_UNIQUE, ["user_id", "assignment"])
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("password_changed_at")
         batch_op.drop_column("must_change_password")
