@@ -281,8 +281,14 @@ def test_a_reset_gives_a_one_time_password_that_must_be_replaced(app, client, fa
     forced = ann_client.get("/account/password")
     assert forced.status_code == 200 and "You logged in with a one-time password" in text(forced)
     assert ann_client.get("/static/style.css").status_code == 200
-    # The token API is not a page: it answers as before.
+    # Her API tokens died with the reset (a taken-over account is recovered this way) ...
     api = app.test_client().get("/api/v1/assignments", headers={"Authorization": f"Bearer {api_token}"})
+    assert api.status_code == 401
+    assert "API tokens were revoked" in text(page)
+    # ... and the token API is not a page: a new token answers while her new password is due.
+    with app.app_context():
+        fresh = create_token(db.session(), db.session().get(User, ann.id), "new")
+    api = app.test_client().get("/api/v1/assignments", headers={"Authorization": f"Bearer {fresh}"})
     assert api.status_code == 200
     assert change(ann_client, one_time, NEW_PASSWORD).status_code == 302
     assert logged_in(ann_client)

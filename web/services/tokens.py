@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from web.errors import BadCredentials, NotFound
@@ -59,3 +59,10 @@ def revoke_token(session: Session, user: User, token_id: int) -> None:
         raise NotFound(f"No such token: {token_id}")
     row.revoked_at = row.revoked_at or utcnow()
     session.commit()
+
+
+def revoke_all_tokens(session: Session, user_id: int) -> int:
+    """Revoke every live token of a user, uncommitted (the caller commits); how many."""
+    live = (ApiToken.user_id == user_id) & ApiToken.revoked_at.is_(None)
+    result = session.execute(update(ApiToken).where(live).values(revoked_at=utcnow()))
+    return result.rowcount

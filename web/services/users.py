@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from web.errors import BadCredentials, Forbidden, NotFound, ServiceError
 from web.models import INSTRUCTOR, ROLES, STUDENT, User
-from web.services import passwords, sessions
+from web.services import passwords, sessions, tokens
 from workers.models import utcnow
 
 _hasher = PasswordHasher()
@@ -136,7 +136,7 @@ def _student_for(session: Session, actor: User, user_id: int, action: str, own: 
 
 
 def reset_password(session: Session, actor: User, user_id: int) -> tuple[User, str]:
-    """Give a student a one-time password (returned, shown once) and end their sessions."""
+    """Give a student a one-time password (returned, shown once); end their sessions and API tokens."""
     user = _student_for(session, actor, user_id, "reset the password of",
                         ": change your own password on the Change password page")
     return user, _reset(session, user)
@@ -148,6 +148,8 @@ def _reset(session: Session, user: User) -> str:
     user.must_change_password = True
     user.password_changed_at = utcnow()
     sessions.revoke_all(session, user.id, commit=False)
+    # A reset is how a taken-over account is recovered: tokens made with it must die with it.
+    tokens.revoke_all_tokens(session, user.id)
     session.commit()
     return password
 
