@@ -6,10 +6,8 @@ tables; the schema is built once per database by the Alembic migrations themselv
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,15 +15,13 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
 from web_helpers import CHROMIUM, ROOT, SHOTS, Factory, LiveServer, PrivatePostgres, Service
 
+from tests.pg import fresh_schema
 from web import create_app
 from web.db import upgrade
 from web.models import Base
 from workers.db import make_engine
-
-PG_ADMIN = os.environ.get("TORCHGRADE_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -57,16 +53,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         upgrade(url)
         yield url
         return
-    schema = f"tgweb_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = f"{PG_ADMIN}?options=-csearch_path%3D{schema}"
-    upgrade(url)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with fresh_schema("tgweb") as url:
+        upgrade(url)
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -11,11 +9,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from tests.pg import fresh_schema
 from web.db import alembic_config
 from web.models import Base
 from workers.db import make_engine
-
-PG_ADMIN = os.environ.get("TORCHGRADE_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 
 def test_migrated_schema_matches_the_models(db_url):
@@ -60,16 +57,8 @@ def empty_db(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'm.sqlite'}"
         return
-    from sqlalchemy import create_engine, text
-
-    schema = f"tgmig_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    yield f"{PG_ADMIN}?options=-csearch_path%3D{schema}"
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with fresh_schema("tgmig") as url:
+        yield url
 
 
 def test_0004_downgrades_and_upgrades_again_keeping_accounts(empty_db):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from workers.celery_app import make_app
@@ -36,7 +36,6 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
         return True
     return None
 ASSIGNMENTS = Path(__file__).parent / "fixtures" / "assignments"
-PG_ADMIN = os.environ.get("TORCHGRADE_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 
 GOOD = b"def answer(x):\n    return x * 2\n"
 WRONG = b"def answer(x):\n    return x + 1\n"
@@ -147,14 +146,10 @@ def _assignments(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh schema in the shared PostgreSQL `test` database, dropped afterwards."""
-    schema = f"tgw_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    yield f"{PG_ADMIN}?options=-csearch_path%3D{schema}"
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    from tests.pg import fresh_schema  # here: the engine's own pytest session reads this conftest too
+
+    with fresh_schema("tgw") as url:
+        yield url
 
 
 @pytest.fixture
