@@ -23,9 +23,12 @@ def create_app(test_config: dict[str, Any] | None = None, *, config: str | None 
         app.config.update(test_config)
     db.init_app(app)
     outage.init_app(app)
+    # auth first: its user loader runs before CSRF's check (security), which can refuse the
+    # request (a bad token, a body over the limit) before later hooks run; the error page then
+    # still knows who is logged in and shows the navigation.
+    auth.init_app(app)
     security.init_app(app)
     error_pages.init_app(app)
-    auth.init_app(app)
     student.init_app(app)
     instructor.init_app(app)
     api.init_app(app)

@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, g, jsonify, render_template, request, url_for
+from flask import Flask, Response, current_app, jsonify, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from web import auth
 from web.errors import ServiceError
 from web.outage import wants_json
 
@@ -53,10 +52,6 @@ def answer(status: int, message: str) -> Response:
     if wants_json():
         resp = jsonify(error=message)
     else:
-        if "user" not in g:
-            # flask-wtf reads the form (CSRF token, and a too-large body) before the request's user
-            # is loaded (security.init_app runs first): load them, so the page keeps its navigation.
-            auth.load_user()
         resp = current_app.make_response(render_template("error.html", status=status, message=message,
                                                          back=back_link()))
     resp.status_code = status

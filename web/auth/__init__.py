@@ -44,7 +44,7 @@ OPEN_WHILE_CHANGING = ("auth.change_password", "auth.logout", "static")
 def init_app(app: Flask) -> None:
     """Register the blueprint, the per-request user loader, and the limits on failed logins."""
     app.register_blueprint(bp)
-    app.before_request(load_user)
+    app.before_request(_load_user)
     app.before_request(_require_new_password)
     app.context_processor(lambda: {"current_user": g.get("user"), "logout_form": ButtonForm(formdata=None)})
     app.register_error_handler(RateLimitExceeded, _too_many_failures)
@@ -72,7 +72,7 @@ def _lifetime() -> sessions.Lifetime:
                              total=timedelta(seconds=cfg["LOGIN_SESSION_MAX_S"]))
 
 
-def load_user() -> None:
+def _load_user() -> None:
     """g.user from a live server-side session; a cookie of an ended session (or an old one) is dropped."""
     token = session.get(SESSION_KEY)
     g.user = sessions.load(db.session(), token, _lifetime()) if token else None
