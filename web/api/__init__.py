@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, g, jsonify, request, url_for
 
 from web import common, db, outage, queue
-from web.errors import BadCredentials, ServiceError
+from web.errors import BadCredentials
 from web.security import TOKEN, access, csrf
 from web.services import course, grading, health, submissions, tokens
 
@@ -33,13 +33,8 @@ def _token_user() -> Any:
     return None
 
 
-@bp.errorhandler(ServiceError)
-def _service_error(exc: ServiceError) -> Any:
-    return common.error_json(exc)
-
-
-# Every other error under /api/ (unknown paths, wrong methods, 413 with its sizes, 500) is JSON
-# too: web/error_pages.py answers by path, since routing errors never reach a blueprint's handlers.
+# Every error under /api/ (a service's refusal, unknown paths, wrong methods, 413 with its sizes,
+# 500) is JSON: web/error_pages.py answers by path, since routing errors never reach a blueprint.
 
 
 @bp.route("/assignments")
