@@ -14,6 +14,7 @@ Layout of one assignment folder:
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from typing import Any
 
 from grader.errors import InvalidAssignment
 from grader.sandbox.limits import Limits
+
+log = logging.getLogger(__name__)
 
 DEVICES = ("cpu", "gpu")
 MANIFEST = "assignment.toml"
@@ -72,6 +75,7 @@ class Assignment:
     late: LatePolicy
     topic: str = ""
     functions: tuple[str, ...] = ()
+    description: str = ""  # Markdown for the web's handout; empty: the starter's own words
 
     @property
     def starter_module(self) -> Path:
@@ -187,8 +191,17 @@ def load_assignment(path: Path) -> Assignment:
         slug=path.name, path=path.resolve(), title=str(data["title"]), points=float(points), device=device,
         limits=limits, forbidden=forbidden, timing=_timing(data, where),
         due=_due(data.get("due"), where), late=late_policy, topic=str(data.get("topic", "")),
-        functions=tuple(data.get("functions", ())),
+        functions=tuple(data.get("functions", ())), description=_description(data, where),
     )
+
+
+def _description(data: dict, where: str) -> str:
+    """The manifest's optional Markdown `description`; one that is not text is left out, with a warning."""
+    value = data.get("description")
+    if value is not None and not isinstance(value, str):
+        log.warning("%s: description should be a Markdown string; the starter's text is shown", where)
+        return ""
+    return (value or "").strip()
 
 
 def assignments_root() -> Path:

@@ -12,13 +12,12 @@ import io
 import json
 import logging
 import tempfile
-import tomllib
 import zipfile
 from pathlib import Path
 
 from markupsafe import Markup
 
-from grader.assignment import MANIFEST, Assignment
+from grader.assignment import Assignment
 from grader.notebooks import cells_of
 from grader.release import release
 from web import markdown
@@ -31,12 +30,7 @@ MY_WORK = "my_work"
 
 
 def _manifest_description(a: Assignment) -> str:
-    data = tomllib.loads((a.path / MANIFEST).read_text(encoding="utf-8"))
-    value = data.get("description")
-    if value is not None and not isinstance(value, str):
-        log.warning("%s: description should be a Markdown string; the starter's text is shown", a.slug)
-        return ""
-    return (value or "").strip()
+    return a.description  # read with the manifest (grader.assignment.load_assignment)
 
 
 def _notebook_description(a: Assignment) -> str:
