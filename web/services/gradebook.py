@@ -60,12 +60,11 @@ def _rows(session: Session, slugs: list[str]) -> list[tuple[int, str, str, float
     return list(session.execute(q))
 
 
-def _graded(session: Session, course: list[CourseAssignment],
-            students: list[User]) -> dict[tuple[int, str], Cell]:
+def _graded(session: Session, course: list[CourseAssignment], students: list[User],
+            ext: dict[tuple[int, str], datetime]) -> dict[tuple[int, str], Cell]:
     """The chosen graded submission of each (student, assignment); best keeps the highest penalised score."""
     by_slug = {ca.slug: ca for ca in course}
     ids = {str(u.id): u.id for u in students}
-    ext = extensions_by_user(session)
     cells: dict[tuple[int, str], Cell] = {}
     counts: dict[tuple[int, str], int] = {}
     for sub_id, owner, slug, score, max_score, created in _rows(session, list(by_slug)):
@@ -84,10 +83,14 @@ def _graded(session: Session, course: list[CourseAssignment],
     return {key: replace(cell, submissions=counts[key]) for key, cell in cells.items()}
 
 
-def build(session: Session, course: list[CourseAssignment], students: list[User]) -> Gradebook:
-    """The gradebook of these students under each assignment's policies, overrides in force applied."""
+def build(session: Session, course: list[CourseAssignment], students: list[User],
+          ext: dict[tuple[int, str], datetime] | None = None) -> Gradebook:
+    """The gradebook of these students under each assignment's policies, overrides in force applied.
+
+    ext: the extensions in force (course.extensions_by_user), when the caller has read them already.
+    """
     book = Gradebook(students=students, assignments=course)
-    book.cells = _graded(session, course, students)
+    book.cells = _graded(session, course, students, extensions_by_user(session) if ext is None else ext)
     points = {ca.slug: ca.assignment.points for ca in course}
     ids = {u.id for u in students}
     # A long IN list is slower (and SQLite caps its parameters) than reading the few overrides there are.
@@ -178,7 +181,7 @@ class StudentAssignment:
 def student_assignments(session: Session, course: list[CourseAssignment],
                         user: User) -> list[StudentAssignment]:
     """Each assignment of the course for one student, as the gradebook counts it."""
-    book = build(session, course, [user])
     ext = extensions_by_user(session)
+    book = build(session, course, [user], ext)
     return [StudentAssignment(ca, ext.get((user.id, ca.slug), ca.assignment.due), (user.id, ca.slug) in ext,
                               book.cells.get((user.id, ca.slug))) for ca in course]
