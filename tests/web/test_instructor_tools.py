@@ -409,3 +409,44 @@ def test_after_a_regrade_the_pages_poll_until_nothing_is_queued(app, client, fac
     status = client.get(f"/instructor/assignments/{SLUG}/status.json").get_json()
     assert (status["pending"], status["states"]) == (1, {"queued": 1})
     assert client.get("/instructor/assignments/no_such/status.json").get_json()["error"]
+
+
+def _form(page: str, action: str) -> dict[str, str]:
+    """The hidden fields of the form posting to action, as a browser would send them."""
+    match = re.search(rf'<form method="post" action="{re.escape(action)}">(.*?)</form>', page, re.S)
+    assert match, f"no form posting to {action}"
+    return dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', match.group(1)))
+
+
+def test_the_student_page_buttons_reset_and_disable_the_account(app, client, factory, prof):
+    ann = factory.user("ann")
+    ann_client = app.test_client()
+    factory.login(ann_client, "ann")
+    here = f"/instructor/students/{ann.id}"
+    page = client.get(here).get_data(as_text=True)
+    reset = _form(page, f"/instructor/users/{ann.id}/reset-password")
+    assert reset["next"] == here and reset["csrf_token"]
+    done = client.post(f"/instructor/users/{ann.id}/reset-password", data=reset)
+    text = done.get_data(as_text=True)
+    assert done.status_code == 200 and 'id="one-time-password"' in text and f'href="{here}"' in text
+    assert ann_client.get("/assignments").status_code == 302  # her session ended with the reset
+    page = client.get(here).get_data(as_text=True)
+    disable = _form(page, f"/instructor/users/{ann.id}/active")
+    assert disable["active"] == "0" and 'id="set-active">Disable account<' in page
+    off = client.post(f"/instructor/users/{ann.id}/active", data=disable)
+    assert off.status_code == 302 and off.headers["Location"] == here
+    page = client.get(here).get_data(as_text=True)
+    assert _form(page, f"/instructor/users/{ann.id}/active")["active"] == "1"
+    assert 'id="set-active">Enable account<' in page
+    with app.app_context():
+        assert not db.session().get(User, ann.id).active
+
+
+def test_the_assignment_page_links_code_similarity_and_each_students_page(app, client, factory, prof):
+    ann = factory.user("ann")
+    factory.graded(ann, score=5.0)
+    factory.graded(prof, score=10.0)  # an instructor's own try: no student page to link
+    page = client.get(f"/instructor/assignments/{SLUG}").get_data(as_text=True)
+    assert f'href="/instructor/assignments/{SLUG}/similarity"' in page
+    assert f'<a href="/instructor/students/{ann.id}">ann</a>' in page
+    assert f'/instructor/students/{prof.id}"' not in page and "<td>prof</td>" in page
